@@ -1,0 +1,92 @@
+"""Application factory: routers, middleware, error handlers, and the runtime lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from privacy import __version__
+from privacy.auth.router import router as auth_router
+from privacy.catalog.router import router as catalog_router
+from privacy.config import Settings, get_settings
+from privacy.errors import PROBLEM_MEDIA_TYPE, install_handlers
+from privacy.metrics import Metrics
+from privacy.middleware import EdgeMiddleware
+from privacy.ops.router import router as ops_router
+from privacy.runtime import Runtime, build_runtime
+from privacy.subjects.router import router as subjects_router
+
+log = logging.getLogger("privacy.app")
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the API. With `runtime` given (tests, benchmarks), the caller owns it."""
+    settings = settings or (runtime.settings if runtime else get_settings())
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        app.state.runtime = runtime or build_runtime(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.runtime.close()
+
+    app = FastAPI(
+        title="Privacy Vault",
+        version=__version__,
+        description="Envelope-encrypted personal data under Vault/OpenBao keys, with "
+        "purpose-bound access and an access log.",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    if runtime is not None:
+        app.state.runtime = runtime
+    metrics.watch(lambda: _live_metrics(app))
+    install_handlers(app)
+    for router in (ops_router, auth_router, catalog_router, subjects_router):
+        app.include_router(router)
+    app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, metrics=metrics)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _live_metrics(app: FastAPI) -> Iterator[Any]:
+    rt: Runtime | None = getattr(app.state, "runtime", None)
+    if rt is None:
+        return
+    yield CounterMetricFamily(
+        "privacy_vault_calls", "HTTP calls made to Vault/OpenBao.", value=rt.transit.calls
+    )
+    stats = rt.dek_cache.stats
+    hits = CounterMetricFamily("privacy_dek_cache_hits", "DEK cache hits.", value=stats.hits)
+    misses = CounterMetricFamily(
+        "privacy_dek_cache_misses", "DEK cache misses.", value=stats.misses
+    )
+    size = GaugeMetricFamily("privacy_dek_cache_entries", "DEKs held in memory.", value=stats.size)
+    yield from (hits, misses, size)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """Declare error answers as application/problem+json, as they are sent."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    for path in schema.get("paths", {}).values():
+        for op in path.values():
+            for code, resp in op.get("responses", {}).items():
+                content = resp.get("content") or {}
+                if code[0] in "45" and "application/json" in content:
+                    resp["content"] = {PROBLEM_MEDIA_TYPE: content["application/json"]}
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,151 @@
+"""Settings, read from `PRIVACY_*` environment variables and an optional `.env` file.
+
+Every setting is described where it is declared; `privacy --help` and the README table
+are generated from the same descriptions. Validation happens at start-up so that a bad
+deployment stops with a message instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Tokens that appear in tutorials and `bao server -dev` examples; never acceptable in production.
+_WELL_KNOWN_DEV_TOKENS = {"root", "dev", "dev-only-token", "changeme", "myroot", "token"}
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PRIVACY_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    env: Literal["development", "production"] = Field(
+        "development",
+        description="`production` refuses the embedded/dev Vault, plain-HTTP Vault, "
+        "SQLite under /tmp and well-known dev tokens.",
+    )
+    data_dir: Path = Field(
+        Path("./data"),
+        description="Directory for the SQLite file, the embedded OpenBao and the mail outbox.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. "
+        "Default: SQLite file privacy.db in the data directory.",
+    )
+    vault_addr: str | None = Field(
+        None,
+        description="Vault/OpenBao address. Unset: start an embedded OpenBao "
+        "(single machine only).",
+    )
+    vault_token: SecretStr | None = Field(None, description="Vault token (or use AppRole).")
+    vault_role_id: SecretStr | None = Field(None, description="AppRole role_id.")
+    vault_secret_id: SecretStr | None = Field(None, description="AppRole secret_id.")
+    vault_namespace: str | None = Field(None, description="Vault Enterprise namespace.")
+    vault_mount: str = Field("transit", description="Mount path of the transit engine.")
+    vault_ca_cert: str | None = Field(
+        None, description="CA bundle to verify Vault's TLS certificate."
+    )
+    vault_timeout: float = Field(5.0, gt=0, description="Seconds per Vault call.")
+    vault_retries: int = Field(2, ge=0, le=10, description="Retries on Vault connection errors.")
+    embedded_vault_port: int = Field(
+        8219, ge=1024, le=65534, description="Loopback port of the embedded OpenBao."
+    )
+    kek_name: str = Field(
+        "privacy-kek", description="Transit key (derived) that wraps every subject DEK."
+    )
+    service_key_name: str = Field(
+        "privacy-service",
+        description="Transit key that wraps the service's own keys (blind index, token signing).",
+    )
+    dek_cache_max_entries: int = Field(
+        10_000, ge=0, description="Most unwrapped DEKs kept in memory."
+    )
+    dek_cache_max_age: float = Field(
+        300.0, ge=0, description="Seconds an unwrapped DEK may stay cached."
+    )
+    dek_cache_max_uses: int = Field(
+        1_000_000, ge=1, description="Uses of a cached DEK before it is unwrapped again."
+    )
+    access_token_ttl: int = Field(
+        900, ge=60, le=3600, description="Lifetime of access tokens, seconds."
+    )
+    bcrypt_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost for user passwords.")
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    max_value_bytes: int = Field(
+        64 * 1024, ge=16, description="Largest single field value, in bytes of JSON."
+    )
+    max_record_bytes: int = Field(
+        256 * 1024, ge=64, description="Largest record (all its values), in bytes of JSON."
+    )
+    auto_migrate: bool | None = Field(
+        None,
+        description="Apply migrations when the service starts. Default: on with SQLite, "
+        "off with PostgreSQL (run `privacy migrate`).",
+    )
+    redis_url: str | None = Field(None, description="Redis for shared rate-limit counters.")
+    log_level: str = Field("INFO", description="Python log level.")
+
+    @property
+    def embedded_vault(self) -> bool:
+        return not self.vault_addr
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'privacy.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def should_migrate(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.vault_addr and not (
+            self.vault_token or (self.vault_role_id and self.vault_secret_id)
+        ):
+            raise ValueError(
+                "PRIVACY_VAULT_ADDR is set but no credentials: set PRIVACY_VAULT_TOKEN "
+                "or PRIVACY_VAULT_ROLE_ID and PRIVACY_VAULT_SECRET_ID"
+            )
+        if self.env == "production":
+            self._enforce_production()
+        return self
+
+    def _enforce_production(self) -> None:
+        problems = []
+        if self.embedded_vault:
+            problems.append(
+                "the embedded OpenBao keeps its unseal key on this machine: "
+                "set PRIVACY_VAULT_ADDR to your Vault/OpenBao cluster"
+            )
+        else:
+            parsed = urlparse(self.vault_addr or "")
+            if parsed.scheme != "https" and parsed.hostname not in _LOOPBACK_HOSTS:
+                problems.append("PRIVACY_VAULT_ADDR must use https outside loopback")
+        token = self.vault_token.get_secret_value() if self.vault_token else None
+        if token and (token in _WELL_KNOWN_DEV_TOKENS or len(token) < 16):
+            problems.append("PRIVACY_VAULT_TOKEN looks like a dev token")
+        url = self.effective_database_url
+        if url.startswith("sqlite") and ("/tmp/" in url or ":memory:" in url):  # noqa: S108
+            problems.append("the database must not live in /tmp or in memory")
+        if problems:
+            raise ValueError("production settings refused: " + "; ".join(problems))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

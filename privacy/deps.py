@@ -1,0 +1,126 @@
+"""Named dependencies: a route's signature says what it needs and who may call it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from privacy.audit import service as audit
+from privacy.config import Settings
+from privacy.context import Principal, RequestContext
+from privacy.db import new_session
+from privacy.errors import AuditUnavailable, Forbidden, PrivacyError, Unauthorized
+from privacy.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_settings_dep(rt: RuntimeDep) -> Settings:
+    return rt.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_session(rt: RuntimeDep) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back on error.
+
+    A refused request rolls back everything it did, then records the refusal (errors carry
+    their audit event) in a transaction of its own; if even that fails, the caller gets 503.
+    """
+    session = new_session(rt.engine)
+    try:
+        yield session
+        session.commit()
+    except PrivacyError as exc:
+        session.rollback()
+        if exc.audit is not None:
+            try:
+                audit.append_event(session, exc.audit)
+                session.commit()
+            except SQLAlchemyError:
+                session.rollback()
+                raise AuditUnavailable(
+                    "the refusal could not be written to the audit log"
+                ) from None
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/*")
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    rt: RuntimeDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise Unauthorized("a bearer access token is required")
+    from privacy.auth.service import resolve_principal
+
+    principal = resolve_principal(session, rt, creds.credentials)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_context(request: Request, principal: CurrentPrincipal) -> RequestContext:
+    return RequestContext(
+        principal=principal,
+        request_id=getattr(request.state, "request_id", None),
+        client_ip=client_ip(request),
+    )
+
+
+def get_anonymous_context(request: Request) -> RequestContext:
+    return RequestContext(
+        principal=Principal(kind="user", id="anonymous"),
+        request_id=getattr(request.state, "request_id", None),
+        client_ip=client_ip(request),
+    )
+
+
+Ctx = Annotated[RequestContext, Depends(get_context)]
+AnonymousCtx = Annotated[RequestContext, Depends(get_anonymous_context)]
+
+
+def require_roles(*roles: str):
+    def _check(ctx: Ctx) -> RequestContext:
+        if not ctx.principal.has_role(*roles):
+            err = Forbidden(f"this operation needs one of the roles: {', '.join(roles)}")
+            err.audit = audit.event(ctx, action="authz.role", outcome="denied", reason="role")
+            raise err
+        return ctx
+
+    return Depends(_check)
+
+
+AdminCtx = Annotated[RequestContext, require_roles("admin")]
+AdminOrDpoCtx = Annotated[RequestContext, require_roles("admin", "dpo")]
+CatalogReaderCtx = Annotated[RequestContext, require_roles("admin", "dpo", "app")]
+AppCtx = Annotated[RequestContext, require_roles("app")]
+AppOrDpoCtx = Annotated[RequestContext, require_roles("app", "dpo")]

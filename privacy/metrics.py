@@ -1,0 +1,40 @@
+"""Prometheus metrics. One registry per app instance, so tests can build many apps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "privacy_http_requests",
+            "HTTP requests by method, route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "privacy_http_request_duration_seconds",
+            "Request latency by route.",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.pii_access = Counter(
+            "privacy_pii_access",
+            "Accesses to personal data by action and outcome.",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
+
+    def watch(self, collect: Callable[[], Iterator[CounterMetricFamily | GaugeMetricFamily]]):
+        class _Live(Collector):
+            def collect(self):  # type: ignore[override]
+                yield from collect()
+
+        self.registry.register(_Live())

@@ -1,0 +1,24 @@
+"""Every table, imported in one place so that Alembic and tests see the whole schema."""
+
+from sqlmodel import SQLModel
+
+from privacy.audit.models import AuditEntry
+from privacy.auth.models import App, User
+from privacy.catalog.models import Collection, Purpose
+from privacy.keys.models import ServiceKey
+from privacy.subjects.models import BlindIndexEntry, Record, Subject
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "App",
+    "AuditEntry",
+    "BlindIndexEntry",
+    "Collection",
+    "Purpose",
+    "Record",
+    "ServiceKey",
+    "Subject",
+    "User",
+    "metadata",
+]

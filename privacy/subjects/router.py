@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Response
+
+from privacy.deps import AppCtx, AppOrDpoCtx, RuntimeDep, SessionDep
+from privacy.errors import PROBLEM_RESPONSES
+from privacy.schemas import Limit, Page
+from privacy.subjects import records, service
+from privacy.subjects.schemas import (
+    RecordBatch,
+    RecordCreate,
+    RecordCreated,
+    RecordRead,
+    RecordUpdate,
+    SubjectCreate,
+    SubjectRead,
+)
+
+router = APIRouter(prefix="/v1", tags=["subjects and records"], responses=PROBLEM_RESPONSES)
+
+PurposeQuery = Annotated[
+    str | None, Query(max_length=63, description="Why the data is read (or X-Purpose).")
+]
+PurposeHeader = Annotated[str | None, Header(alias="X-Purpose", max_length=63)]
+FieldsQuery = Annotated[
+    str | None, Query(max_length=2000, description="Comma-separated subset of fields.")
+]
+
+
+def _fields(raw: str | None) -> list[str] | None:
+    if not raw:
+        return None
+    return [f.strip() for f in raw.split(",") if f.strip()] or None
+
+
+@router.post("/subjects", status_code=201, response_model=SubjectRead)
+def create_subject(
+    body: SubjectCreate, session: SessionDep, rt: RuntimeDep, ctx: AppCtx
+) -> SubjectRead:
+    """Register a data subject; its DEK is created in Vault."""
+    subject = service.create_subject(session, rt, ctx, data=body)
+    return service.describe(session, subject)
+
+
+@router.get("/subjects", response_model=list[SubjectRead])
+def find_subjects(
+    session: SessionDep,
+    rt: RuntimeDep,
+    ctx: AppOrDpoCtx,
+    external_id: Annotated[str | None, Query(max_length=256)] = None,
+    email: Annotated[str | None, Query(max_length=254)] = None,
+) -> list[SubjectRead]:
+    """Find subjects by external_id or e-mail (blind index, nothing decrypted)."""
+    return service.find_subjects(session, rt, ctx, external_id=external_id, email=email)
+
+
+@router.get("/subjects/{subject_id}", response_model=SubjectRead)
+def read_subject(subject_id: uuid.UUID, session: SessionDep, ctx: AppOrDpoCtx) -> SubjectRead:
+    """Subject metadata; no personal data values."""
+    return service.read_subject(session, ctx, subject_id=subject_id)
+
+
+@router.post("/collections/{collection}/records", status_code=201, response_model=RecordCreated)
+def create_record(
+    collection: str, body: RecordCreate, session: SessionDep, rt: RuntimeDep, ctx: AppCtx
+) -> RecordCreated:
+    """Store one record, validated against the collection and sealed field by field."""
+    created = records.create_records(session, rt, ctx, collection=collection, items=[body])
+    return RecordCreated.model_validate(created[0])
+
+
+@router.post(
+    "/collections/{collection}/records:batch", status_code=201, response_model=Page[RecordCreated]
+)
+def create_batch(
+    collection: str, body: RecordBatch, session: SessionDep, rt: RuntimeDep, ctx: AppCtx
+) -> Page[RecordCreated]:
+    """Store up to 1000 records in one transaction: all or nothing."""
+    created = records.create_records(session, rt, ctx, collection=collection, items=body.records)
+    return Page(items=[RecordCreated.model_validate(r) for r in created])
+
+
+@router.get("/collections/{collection}/records/{record_id}", response_model=RecordRead)
+def read_record(
+    collection: str,
+    record_id: uuid.UUID,
+    session: SessionDep,
+    rt: RuntimeDep,
+    ctx: AppCtx,
+    purpose: PurposeQuery = None,
+    x_purpose: PurposeHeader = None,
+    fields: FieldsQuery = None,
+) -> RecordRead:
+    """Read a record for a purpose."""
+    return records.read_record(
+        session,
+        rt,
+        ctx,
+        collection=collection,
+        record_id=record_id,
+        purpose=purpose or x_purpose,
+        fields=_fields(fields),
+    )
+
+
+@router.get("/collections/{collection}/records", response_model=Page[RecordRead])
+def list_records(
+    collection: str,
+    subject_id: uuid.UUID,
+    session: SessionDep,
+    rt: RuntimeDep,
+    ctx: AppCtx,
+    purpose: PurposeQuery = None,
+    x_purpose: PurposeHeader = None,
+    fields: FieldsQuery = None,
+    limit: Limit = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Page[RecordRead]:
+    """List a subject's records in a collection, for a purpose."""
+    items, next_cursor = records.list_records(
+        session,
+        rt,
+        ctx,
+        collection=collection,
+        subject_id=subject_id,
+        purpose=purpose or x_purpose,
+        fields=_fields(fields),
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.post("/collections/{collection}/search", response_model=Page[RecordRead])
+def search(
+    collection: str,
+    body: Annotated[dict[str, Any], Body()],
+    session: SessionDep,
+    rt: RuntimeDep,
+    ctx: AppCtx,
+    purpose: PurposeQuery = None,
+    x_purpose: PurposeHeader = None,
+    fields: FieldsQuery = None,
+    limit: Limit = 50,
+) -> Page[RecordRead]:
+    """Find records by searchable fields (`{field: value}`), for a purpose."""
+    items = records.search_records(
+        session,
+        rt,
+        ctx,
+        collection=collection,
+        criteria=body,
+        purpose=purpose or x_purpose,
+        fields=_fields(fields),
+        limit=limit,
+    )
+    return Page(items=items)
+
+
+@router.patch("/collections/{collection}/records/{record_id}", response_model=RecordRead)
+def update_record(
+    collection: str,
+    record_id: uuid.UUID,
+    body: RecordUpdate,
+    session: SessionDep,
+    rt: RuntimeDep,
+    ctx: AppCtx,
+) -> RecordRead:
+    """Rectify fields of a record (null removes an optional field)."""
+    return records.update_record(
+        session, rt, ctx, collection=collection, record_id=record_id, data=body.data
+    )
+
+
+@router.delete("/collections/{collection}/records/{record_id}", status_code=204)
+def delete_record(
+    collection: str, record_id: uuid.UUID, session: SessionDep, ctx: AppCtx
+) -> Response:
+    """Delete a record."""
+    records.delete_record(session, ctx, collection=collection, record_id=record_id)
+    return Response(status_code=204)

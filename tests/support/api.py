@@ -1,0 +1,113 @@
+"""Helpers to drive the real API in tests: users, apps, tokens, collections."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from privacy.auth.schemas import UserCreate
+from privacy.auth.service import create_user
+from privacy.db import new_session
+from privacy.runtime import Runtime
+
+ADMIN_PASSWORD = "Adm1n!-correct-horse"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_user(rt: Runtime, *, roles: list[str], email: str | None = None) -> str:
+    email = email or f"{roles[0]}-{uuid.uuid4().hex[:6]}@example.org"
+    with new_session(rt.engine) as session:
+        create_user(
+            session, rt, None, data=UserCreate(email=email, password=ADMIN_PASSWORD, roles=roles)
+        )
+        session.commit()
+    return email
+
+
+def login(client: TestClient, email: str, password: str = ADMIN_PASSWORD) -> dict[str, str]:
+    resp = client.post("/v1/auth/login", json={"email": email, "password": password})
+    assert resp.status_code == 200, resp.text
+    return bearer(resp.json()["access_token"])
+
+
+def user_headers(client: TestClient, rt: Runtime, *roles: str) -> dict[str, str]:
+    return login(client, make_user(rt, roles=list(roles)))
+
+
+def register_app(
+    client: TestClient, admin: dict[str, str], scopes: list[str], name: str | None = None
+) -> dict[str, Any]:
+    resp = client.post(
+        "/v1/apps",
+        headers=admin,
+        json={"name": name or f"app-{uuid.uuid4().hex[:6]}", "scopes": scopes},
+    )
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def app_headers(client: TestClient, admin: dict[str, str], scopes: list[str]) -> dict[str, str]:
+    app = register_app(client, admin, scopes)
+    resp = client.post(
+        "/v1/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    return bearer(resp.json()["access_token"])
+
+
+CUSTOMER_FIELDS = [
+    {"name": "name", "type": "string", "category": "identity", "required": True},
+    {"name": "email", "type": "email", "category": "contact", "searchable": True},
+    {"name": "phone", "type": "phone", "category": "contact", "searchable": True},
+    {"name": "birthday", "type": "date", "category": "identity"},
+    {"name": "score", "type": "number", "category": "profile"},
+    {"name": "vip", "type": "boolean", "category": "profile"},
+    {"name": "prefs", "type": "json", "category": "profile"},
+]
+
+FULL_APP_SCOPES = [
+    "subjects:read",
+    "subjects:write",
+    "collections:read",
+    "records:read:customers",
+    "records:write:customers",
+    "records:delete:customers",
+    "purpose:support",
+    "purpose:marketing",
+]
+
+
+def setup_customers(client: TestClient, admin: dict[str, str]) -> None:
+    r = client.put("/v1/collections/customers", headers=admin, json={"fields": CUSTOMER_FIELDS})
+    assert r.status_code in (200, 201), r.text
+    r = client.put(
+        "/v1/purposes/support",
+        headers=admin,
+        json={
+            "description": "Customer support",
+            "legal_basis": "contract",
+            "collections": ["customers"],
+        },
+    )
+    assert r.status_code in (200, 201), r.text
+    r = client.put(
+        "/v1/purposes/marketing",
+        headers=admin,
+        json={
+            "description": "Newsletters",
+            "legal_basis": "legitimate_interests",
+            "collections": ["customers"],
+            "fields": ["name", "email"],
+        },
+    )
+    assert r.status_code in (200, 201), r.text

@@ -16,6 +16,7 @@ from privacy.auth.router import router as auth_router
 from privacy.catalog.router import router as catalog_router
 from privacy.config import Settings, get_settings
 from privacy.errors import PROBLEM_MEDIA_TYPE, install_handlers
+from privacy.keys.router import router as keys_router
 from privacy.metrics import Metrics
 from privacy.middleware import EdgeMiddleware
 from privacy.ops.router import router as ops_router
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime
     metrics.watch(lambda: _live_metrics(app))
     install_handlers(app)
-    for router in (ops_router, auth_router, catalog_router, subjects_router):
+    for router in (ops_router, auth_router, catalog_router, subjects_router, keys_router):
         app.include_router(router)
     app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -81,6 +81,9 @@ def get_principal(
     from privacy.auth.service import resolve_principal
 
     principal = resolve_principal(session, rt, creds.credentials)
+    # End the read-only lookup so that its connection goes back to the pool: on SQLite
+    # there is one, and work that opens its own transactions (key rotation) needs it.
+    session.commit()
     request.state.principal = principal
     return principal
 

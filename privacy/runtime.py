@@ -68,6 +68,7 @@ def connect_vault(settings: Settings) -> tuple[kms.TransitClient, kms.EmbeddedOp
 
 def build_runtime(settings: Settings, *, engine: Engine | None = None, **overrides: Any) -> Runtime:
     """Connect to Vault and the database and load the service keys."""
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     transit, embedded = connect_vault(settings)
     try:
         engine = engine or make_engine(settings.effective_database_url)

@@ -18,13 +18,12 @@ from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support.openbao import DevServer, OpenBaoUnavailable, start_dev_server
-
 from privacy.config import Settings
 from privacy.db import make_engine
 from privacy.migrations.run import upgrade
 from privacy.models import metadata
 from privacy.runtime import Runtime, build_runtime
+from support.openbao import DevServer, OpenBaoUnavailable, start_dev_server
 
 PG_ADMIN_URL = os.environ.get(
     "PRIVACY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -1,0 +1,178 @@
+"""The `privacy` command line."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from privacy.config import Settings, get_settings
+
+app = typer.Typer(help="Privacy Vault: a GDPR vault for personal data.", no_args_is_help=True)
+keys_app = typer.Typer(help="Key management.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic's ValidationError, but never show values
+        console.print(f"[red]configuration error:[/red] {_explain(exc)}")
+        raise typer.Exit(2) from None
+
+
+def _explain(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = []
+        for e in errors():
+            loc = ".".join(str(p) for p in e.get("loc", ()))
+            parts.append(f"{('PRIVACY_' + loc.upper()) if loc else 'settings'}: {e.get('msg')}")
+        return "; ".join(parts)
+    return str(exc)
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
+    ssl_certfile: Annotated[str | None, typer.Option(help="TLS certificate (PEM).")] = None,
+    ssl_keyfile: Annotated[str | None, typer.Option(help="TLS private key (PEM).")] = None,
+) -> None:
+    """Run the API (on the embedded default, with its own OpenBao)."""
+    import uvicorn
+
+    settings = _settings()
+    _logging(settings)
+    if settings.embedded_vault and workers > 1:
+        console.print("[red]the embedded OpenBao supports one worker; set PRIVACY_VAULT_ADDR[/red]")
+        raise typer.Exit(2)
+    if settings.embedded_vault:
+        console.print(
+            "[yellow]embedded OpenBao: its unseal key is kept in the data directory. "
+            "For one machine only; point PRIVACY_VAULT_ADDR at a real cluster in production."
+            "[/yellow]"
+        )
+    uvicorn.run(
+        "privacy.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # URLs can carry lookup values (?email=); we log route templates
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    from privacy.db import make_engine
+    from privacy.migrations.run import upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    engine.dispose()
+    console.print("[green]database is up to date[/green]")
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The admin's e-mail address.")],
+) -> None:
+    """Create an admin user. The password is read from stdin or a prompt, never argv."""
+    from pydantic import ValidationError
+
+    from privacy.auth.schemas import UserCreate
+    from privacy.auth.service import create_user
+    from privacy.db import make_engine, new_session
+    from privacy.errors import PrivacyError
+    from privacy.migrations.run import upgrade
+
+    settings = _settings()
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    engine = make_engine(settings.effective_database_url)
+    if settings.should_migrate:
+        upgrade(engine)
+    try:
+        data = UserCreate(email=email, password=password, roles=["admin"])
+        with new_session(engine) as session:
+            user = create_user(session, _PasswordOnly(settings), None, data=data)
+            session.commit()
+    except ValidationError as exc:
+        console.print(f"[red]invalid input:[/red] {_explain(exc)}")
+        raise typer.Exit(2) from None
+    except PrivacyError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    console.print(f"[green]admin created:[/green] {user.id}")
+
+
+class _PasswordOnly:
+    """What create_user needs from a runtime, without connecting to Vault."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    keep_old: Annotated[
+        bool, typer.Option(help="Do not raise min_decryption_version afterwards.")
+    ] = False,
+) -> None:
+    """Rotate the KEK and rewrap every DEK inside Vault (resumable)."""
+    from privacy.keys import rotation
+    from privacy.runtime import build_runtime
+
+    settings = _settings()
+    _logging(settings)
+    rt = build_runtime(settings)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        before = rotation.status(rt)
+        with _progress() as bar:
+            task = bar.add_task("rewrapping DEKs", total=before.subjects_total)
+            st = rotation.rotate(
+                rt, retire_old=not keep_old, progress=lambda n: bar.advance(task, n)
+            )
+    finally:
+        rt.close()
+    console.print(
+        f"[green]KEK {st.kek} at v{st.latest_version}; {st.subjects_on_latest}/"
+        f"{st.subjects_total} DEKs rewrapped; min_decryption_version "
+        f"{st.min_decryption_version}[/green]"
+    )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    )
+
+
+if __name__ == "__main__":
+    app()

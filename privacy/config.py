@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         Path("./data"),
-        description="Directory for the SQLite file, the embedded OpenBao and the mail outbox.",
+        description="Directory for the SQLite file and the embedded OpenBao (created 0700).",
     )
     database_url: str | None = Field(
         None,
@@ -91,7 +91,6 @@ class Settings(BaseSettings):
         description="Apply migrations when the service starts. Default: on with SQLite, "
         "off with PostgreSQL (run `privacy migrate`).",
     )
-    redis_url: str | None = Field(None, description="Redis for shared rate-limit counters.")
     log_level: str = Field("INFO", description="Python log level.")
 
     @property

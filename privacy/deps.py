@@ -61,7 +61,9 @@ def get_session(rt: RuntimeDep) -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a failed commit is what the
+# client sees (never a 2xx for work that was rolled back).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/*")
 

@@ -125,6 +125,26 @@ class EmbeddedOpenBao:
             self.stop()
             raise
 
+    def attach(self) -> EmbeddedVaultInfo | None:
+        """Connect to this data directory's server if another process already runs it.
+
+        Lets a CLI command (`privacy keys rotate`) share the OpenBao that `privacy serve`
+        started, instead of failing on the taken port. Returns None when nothing usable
+        answers; the caller then starts its own. An attached server is not stopped by
+        :meth:`stop`.
+        """
+        if not self.init_file.exists() or not _is_active(self._health()):
+            return None
+        token = self._load_secrets()["root_token"]
+        probe = urllib.request.Request(self.addr + "/v1/auth/token/lookup-self")  # noqa: S310
+        probe.add_header("X-Vault-Token", token)
+        try:
+            with urllib.request.urlopen(probe, timeout=5.0):  # noqa: S310
+                pass
+        except (OSError, ValueError):
+            return None  # the token was refused: not the server this directory belongs to
+        return EmbeddedVaultInfo(addr=self.addr, token=token)
+
     def stop(self) -> None:
         """Stop the server: SIGTERM, wait, then SIGKILL. Safe to call twice."""
         proc, self._process = self._process, None

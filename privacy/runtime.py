@@ -43,7 +43,11 @@ def connect_vault(settings: Settings) -> tuple[kms.TransitClient, kms.EmbeddedOp
         embedded = kms.EmbeddedOpenBao(
             settings.data_dir / "openbao", port=settings.embedded_vault_port
         )
-        info = embedded.start()
+        attached = embedded.attach()
+        if attached is None:
+            info = embedded.start()
+        else:
+            info, embedded = attached, None  # another process of ours owns that server
         addr, token, role_id, secret_id = info.addr, info.token, None, None
     else:
         addr = settings.vault_addr or ""

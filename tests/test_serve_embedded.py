@@ -138,6 +138,12 @@ def test_embedded_service_keeps_data_across_restart(tmp_path: Path) -> None:
                 headers=h,
                 json={"subject_id": sid, "data": {"name": "Grace Hopper"}},
             ).json()["id"]
+        # A CLI command shares the running service's OpenBao instead of failing on its port.
+        rotated = subprocess.run(
+            [_privacy_bin(), "keys", "rotate"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert rotated.returncode == 0, rotated.stderr
+        assert "v2" in rotated.stderr
     finally:
         _stop(proc)
     assert not _bao_running(data_dir), "the embedded OpenBao outlived the service"

@@ -19,5 +19,7 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    # "heads": domains add migrations on their own branches off the initial schema; all
+    # of them are applied (Alembic orders them by their dependencies).
     command.upgrade(alembic_config(engine), revision)

@@ -55,7 +55,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_handlers(app)
     for router in (ops_router, auth_router, catalog_router, subjects_router, keys_router):
         app.include_router(router)
-    app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, metrics=metrics)
+    # Outside Starlette's ServerErrorMiddleware too, so that the 500 it renders for an
+    # unexpected crash still gets the request id and the security headers.
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: EdgeMiddleware(  # type: ignore[method-assign]
+        build_stack(), max_body=settings.max_body_bytes, metrics=metrics
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -83,11 +88,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
     for path in schema.get("paths", {}).values():
         for op in path.values():
             for code, resp in op.get("responses", {}).items():
-                content = resp.get("content") or {}
-                if code[0] in "45" and "application/json" in content:
-                    resp["content"] = {PROBLEM_MEDIA_TYPE: content["application/json"]}
+                body = (resp.get("content") or {}).get("application/json")
+                ref = (body or {}).get("schema", {}).get("$ref", "")
+                # Error answers rendered by our handlers (FastAPI's own 422 included); a
+                # documented non-problem body, such as /readyz's 503 report, stays as is.
+                if (code == "default" or code[0] in "45") and ref.endswith(
+                    ("/Problem", "/HTTPValidationError")
+                ):
+                    resp["content"] = {PROBLEM_MEDIA_TYPE: problem}
     app.openapi_schema = schema
     return schema

@@ -187,10 +187,13 @@ def install_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such resource: {request.method} {request.url.path}"
+        # The body cap raises a plain 413 while the body streams in: same problem type as
+        # the one refused up front by its Content-Length.
+        code = PayloadTooLarge.code if exc.status_code == 413 else f"http-{exc.status_code}"
         return problem_response(
             request,
             status=exc.status_code,
-            code=f"http-{exc.status_code}",
+            code=code,
             title=titles.get(exc.status_code, "Request refused"),
             detail=detail,
             headers=getattr(exc, "headers", None),
@@ -219,6 +222,10 @@ def install_handlers(app: FastAPI) -> None:
             detail="an unexpected error occurred; nothing was changed",
         )
 
+
+DEFAULT_PROBLEM: dict[int | str, dict[str, Any]] = {
+    "default": {"model": Problem, "description": "Error (problem details)"}
+}
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": desc}

@@ -8,8 +8,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from privacy.deps import RuntimeDep
+from privacy.errors import DEFAULT_PROBLEM
+from privacy.schemas import ReadModel
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=DEFAULT_PROBLEM)
+
+
+class Readiness(ReadModel):
+    status: str
+    checks: dict[str, bool]
 
 
 @router.get("/healthz")
@@ -18,7 +25,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Database or Vault unreachable"}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Database or Vault unreachable"}},
+)
 def readyz(rt: RuntimeDep) -> JSONResponse:
     """Database and Vault are reachable."""
     checks = {"database": _db_ok(rt), "vault": rt.transit.health()}
@@ -38,7 +49,11 @@ def _db_ok(rt: RuntimeDep) -> bool:
         return False
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def metrics(request: Request) -> Response:
     """Prometheus metrics."""
     registry = request.app.state.metrics.registry

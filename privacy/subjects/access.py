@@ -6,9 +6,9 @@ Rules, in order (the first that fails refuses the read, and the refusal is audit
 3. the app holds the `records:read:<collection>` scope;
 4. the app has been granted the purpose (`purpose:<id>` scope);
 5. the purpose covers the collection;
-6. fields asked for explicitly are all covered by the purpose (403 naming them). When no
-   fields are asked for, the record comes back with the fields the purpose covers and the
-   others are omitted.
+6. fields asked for explicitly, and fields searched on, are all covered by the purpose
+   (403 naming them). When no fields are asked for, the record comes back with the fields
+   the purpose covers and the others are omitted.
 """
 
 from __future__ import annotations
@@ -136,6 +136,27 @@ def authorise_read(
             )
         return ReadGrant(purpose, [f for f in defined if f in requested])
     return ReadGrant(purpose, allowed)
+
+
+def require_covered(
+    ctx: RequestContext, grant: ReadGrant, names: list[str], *, collection: str, action: str
+) -> None:
+    """Fields used to select records (search criteria) must be covered by the purpose too:
+    a match reveals the value as surely as reading it."""
+    if grant.purpose.fields is None:
+        return
+    outside = sorted(set(names) - set(grant.purpose.fields))
+    if outside:
+        raise _refuse(
+            Forbidden(
+                f"the purpose {grant.purpose.id!r} does not cover the field(s) {', '.join(outside)}"
+            ),
+            ctx,
+            action,
+            collection,
+            grant.purpose.id,
+            "purpose_fields",
+        )
 
 
 def require_scope(

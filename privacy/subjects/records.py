@@ -20,7 +20,7 @@ from privacy.errors import IntegrityFailure, InvalidData, NotFound
 from privacy.runtime import Runtime
 from privacy.schemas import decode_cursor, page_of
 from privacy.subjects import sealing
-from privacy.subjects.access import ReadGrant, authorise_read, require_scope
+from privacy.subjects.access import ReadGrant, authorise_read, require_covered, require_scope
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
 from privacy.subjects.schemas import RecordCreate, RecordRead
 
@@ -271,6 +271,7 @@ def search_records(
     values = _validate(rt, col_, criteria, partial=True, where="query")
     if len(values) != len(criteria) or any(v == b"" for v in values.values()):
         raise InvalidData("query: search values cannot be null")
+    require_covered(ctx, grant, list(values), collection=collection, action="record.search")
     match = or_(
         *(
             and_(

@@ -111,3 +111,76 @@ def setup_customers(client: TestClient, admin: dict[str, str]) -> None:
         },
     )
     assert r.status_code in (200, 201), r.text
+
+
+# --- Subjects, records and database checks (used by tests/privacy/*) ---
+
+SAMPLE_CUSTOMER: dict[str, Any] = {
+    "name": "Alice Liddell",
+    "email": "Alice@Example.org",
+    "phone": "+4915112345678",
+    "birthday": "1990-05-04",
+    "score": 42.5,
+    "vip": True,
+    "prefs": {"lang": "de", "topics": ["a", "b"]},
+}
+
+
+def new_subject(
+    client: TestClient,
+    headers: dict[str, str],
+    external_id: str | None = None,
+    email: str | None = None,
+) -> str:
+    body = {"external_id": external_id or f"ext-{uuid.uuid4().hex[:8]}"}
+    if email:
+        body["email"] = email
+    r = client.post("/v1/subjects", headers=headers, json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def new_record(
+    client: TestClient,
+    headers: dict[str, str],
+    subject_id: str,
+    data: dict[str, Any] | None = None,
+    collection: str = "customers",
+) -> str:
+    r = client.post(
+        f"/v1/collections/{collection}/records",
+        headers=headers,
+        json={"subject_id": subject_id, "data": SAMPLE_CUSTOMER if data is None else data},
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def count_rows(rt: Runtime, table: str) -> int:
+    from sqlalchemy import text
+
+    with rt.engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+
+
+def audit_rows(rt: Runtime, **where: Any) -> list[dict[str, Any]]:
+    """Audit entries (as dicts, oldest first) whose columns equal every `where` value."""
+    from sqlmodel import select
+
+    from privacy.audit.models import AuditEntry
+
+    with new_session(rt.engine) as session:
+        query = select(AuditEntry).order_by(AuditEntry.id)  # type: ignore[arg-type]
+        for column, value in where.items():
+            query = query.where(getattr(AuditEntry, column) == value)
+        return [row.model_dump() for row in session.exec(query).all()]
+
+
+def dump_tables(rt: Runtime, *tables: str) -> str:
+    """Every row of `tables` as one string, to search for leaked values."""
+    from sqlalchemy import text
+
+    with rt.engine.connect() as conn:
+        return "\n".join(
+            repr(tuple(row)) for t in tables for row in conn.execute(text(f"SELECT * FROM {t}"))
+        )

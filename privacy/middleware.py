@@ -47,11 +47,11 @@ class EdgeMiddleware:
         request_id = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        status_holder: dict[str, int | None] = {"status": 500, "answered": None}
 
         async def send_wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                status_holder["status"] = status_holder["answered"] = message["status"]
                 hdrs = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
                 present = {k for k, _ in hdrs}
                 hdrs.extend((k, v) for k, v in SECURITY_HEADERS if k not in present)
@@ -79,6 +79,12 @@ class EdgeMiddleware:
 
         try:
             await self.app(scope, receive_capped, send_wrapped)
+        except Exception:
+            if status_holder.get("answered") is None:
+                raise
+            # The error handler has answered (problem+json) and logged the error's type.
+            # Re-raised, it would reach the server, which logs the traceback with the
+            # exception's message, and messages can carry personal data from the request.
         finally:
             if self.metrics is not None:
                 route = scope.get("route")

@@ -37,6 +37,7 @@ def _refuse(
     purpose: str | None,
     reason: str,
     subject_id: object = None,
+    record_id: object = None,
 ) -> PrivacyError:
     err.audit = audit.event(
         ctx,
@@ -46,6 +47,7 @@ def _refuse(
         purpose=purpose,
         reason=reason,
         subject_id=subject_id,
+        record_id=record_id,
     )
     return err
 
@@ -59,6 +61,7 @@ def authorise_read(
     requested: list[str] | None,
     action: str = "record.read",
     subject_id: object = None,
+    record_id: object = None,
 ) -> ReadGrant:
     name = collection.name
     p = ctx.principal
@@ -73,6 +76,7 @@ def authorise_read(
             None,
             "purpose_missing",
             subject_id,
+            record_id,
         )
     purpose = session.get(Purpose, purpose_id)
     if purpose is None:
@@ -84,6 +88,7 @@ def authorise_read(
             purpose_id,
             "purpose_unknown",
             subject_id,
+            record_id,
         )
     if not p.has_scope(f"records:read:{name}"):
         raise _refuse(
@@ -94,6 +99,7 @@ def authorise_read(
             purpose_id,
             "scope",
             subject_id,
+            record_id,
         )
     if not p.has_scope(f"purpose:{purpose_id}"):
         raise _refuse(
@@ -104,6 +110,7 @@ def authorise_read(
             purpose_id,
             "purpose_not_granted",
             subject_id,
+            record_id,
         )
     if name not in purpose.collections:
         raise _refuse(
@@ -114,6 +121,7 @@ def authorise_read(
             purpose_id,
             "purpose_collection",
             subject_id,
+            record_id,
         )
     defined = [f["name"] for f in collection.fields]
     allowed = [f for f in defined if purpose.fields is None or f in purpose.fields]
@@ -133,6 +141,7 @@ def authorise_read(
                 purpose_id,
                 "purpose_fields",
                 subject_id,
+                record_id,
             )
         return ReadGrant(purpose, [f for f in defined if f in requested])
     return ReadGrant(purpose, allowed)

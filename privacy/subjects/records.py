@@ -16,7 +16,7 @@ from privacy.catalog.service import get_collection
 from privacy.catalog.validation import encode_value, validate_record
 from privacy.context import RequestContext
 from privacy.db import utcnow
-from privacy.errors import IntegrityFailure, InvalidData, NotFound
+from privacy.errors import BadRequest, IntegrityFailure, InvalidData, NotFound
 from privacy.runtime import Runtime
 from privacy.schemas import decode_cursor, page_of
 from privacy.subjects import sealing
@@ -216,7 +216,20 @@ def read_record(
     fields: list[str] | None,
 ) -> RecordRead:
     col_ = get_collection(session, collection)
-    grant = authorise_read(session, ctx, collection=col_, purpose_id=purpose, requested=fields)
+    # A refusal is audited against the record and its subject, when the record exists,
+    # so that it shows in that subject's access log.
+    found = session.get(Record, record_id)
+    if found is not None and found.collection != collection:
+        found = None
+    grant = authorise_read(
+        session,
+        ctx,
+        collection=col_,
+        purpose_id=purpose,
+        requested=fields,
+        subject_id=found.subject_id if found else None,
+        record_id=record_id,
+    )
     record = _get_record(session, collection, record_id)
     return _read_many(session, rt, ctx, [record], grant, "record.read")[0]
 
@@ -240,10 +253,18 @@ def list_records(
     query = select(Record).where(Record.collection == collection, Record.subject_id == subject_id)
     after = decode_cursor(cursor)
     if after is not None:
-        query = query.where(col(Record.id) > uuid.UUID(str(after)))
+        query = query.where(col(Record.id) > _cursor_id(after))
     rows = list(session.exec(query.order_by(col(Record.id)).limit(limit + 1)).all())
     rows, next_cursor = page_of(rows, limit, lambda r: str(r.id))
     return _read_many(session, rt, ctx, rows, grant, "record.read"), next_cursor
+
+
+def _cursor_id(key: Any) -> uuid.UUID:
+    # A cursor decodes to whatever JSON it holds: refuse one that names no record id.
+    try:
+        return uuid.UUID(str(key))
+    except ValueError:
+        raise BadRequest("the cursor is not one this service issued") from None
 
 
 def search_records(

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from privacy.app import create_app
 from privacy.runtime import build_runtime
+from privacy.schemas import encode_cursor
 from support.api import (
     FULL_APP_SCOPES,
     SAMPLE_CUSTOMER,
@@ -142,6 +143,17 @@ class TestListBySubject:
         )
         assert r.status_code == 400
         assert r.headers["content-type"] == "application/problem+json"
+
+    def test_cursor_not_naming_a_record_is_bad_request(self, client, vault_app):
+        sid = new_subject(client, vault_app)
+        for key in ("abc", 42, ["x"], {"id": 1}):
+            r = client.get(
+                RECORDS,
+                headers=vault_app,
+                params={"subject_id": sid, "purpose": "support", "cursor": encode_cursor(key)},
+            )
+            assert r.status_code == 400, (key, r.text)
+            assert r.headers["content-type"] == "application/problem+json"
 
     def test_list_without_purpose_is_refused(self, client, vault_app):
         sid = new_subject(client, vault_app)
@@ -365,13 +377,16 @@ class TestSubjects:
 
 class TestPurposeRules:
     def test_read_without_purpose_is_refused_and_audited(self, client, vault_app, runtime):
-        rid = new_record(client, vault_app, new_subject(client, vault_app))
+        sid = new_subject(client, vault_app)
+        rid = new_record(client, vault_app, sid)
         r = read(client, vault_app, rid, purpose=None)
         assert r.status_code == 400
         assert r.json()["type"].endswith("purpose-required")
         denied = audit_rows(runtime, action="record.read", outcome="denied")
         assert [d["reason"] for d in denied] == ["purpose_missing"]
         assert denied[0]["collection"] == "customers"
+        # Attributable: the refusal shows in that subject's access log.
+        assert (denied[0]["record_id"], denied[0]["subject_id"]) == (rid, sid)
         assert denied[0]["request_id"] == r.headers["x-request-id"]
 
     def test_unknown_purpose_is_not_found(self, client, vault_app, runtime):

@@ -4,17 +4,27 @@ cap, request parsing, the OpenAPI document, and the operations endpoints."""
 from __future__ import annotations
 
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from privacy.app import create_app
+from privacy.db import make_engine
 from privacy.middleware import SECURITY_HEADERS
 from privacy.runtime import Runtime, build_runtime
-from support.api import new_record, new_subject, user_headers
+from support.api import (
+    FULL_APP_SCOPES,
+    app_headers,
+    new_record,
+    new_subject,
+    setup_customers,
+    user_headers,
+)
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SECRET = "zoe.secret@example.org"
@@ -37,42 +47,79 @@ def assert_security_headers(resp) -> None:
         assert resp.headers.get(name.decode()) == value.decode(), name
 
 
-@pytest.fixture
-def crashing_client(runtime: Runtime) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def api_runtime(dev_vault, sqlite_template, tmp_path_factory) -> Iterator[Runtime]:
+    """The edges do not depend on the database: one SQLite-backed runtime serves them all."""
+    yield from _runtime(dev_vault, sqlite_template, tmp_path_factory.mktemp("edges"))
+
+
+@pytest.fixture(scope="module")
+def api(api_runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime=api_runtime), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def api_admin(api, api_runtime) -> dict[str, str]:
+    return user_headers(api, api_runtime, "admin")
+
+
+@pytest.fixture(scope="module")
+def api_app(api, api_admin) -> dict[str, str]:
+    setup_customers(api, api_admin)
+    return app_headers(api, api_admin, FULL_APP_SCOPES)
+
+
+@pytest.fixture(scope="module")
+def crashing_client(api_runtime: Runtime) -> Iterator[TestClient]:
     """The real app plus one route that fails unexpectedly, with personal data in the
     exception message."""
-    app = create_app(runtime=runtime)
+    with TestClient(crashing_app(api_runtime), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def small_client(dev_vault, sqlite_template, tmp_path_factory) -> Iterator[TestClient]:
+    """An app that accepts bodies of at most 1024 bytes."""
+    d = tmp_path_factory.mktemp("small")
+    for rt in _runtime(dev_vault, sqlite_template, d, max_body_bytes=1024):
+        with TestClient(create_app(runtime=rt), raise_server_exceptions=False) as client:
+            yield client
+
+
+def _runtime(dev_vault, template: Path, where: Path, **settings) -> Iterator[Runtime]:
+    from conftest import make_settings
+
+    shutil.copy(template, where / "privacy.db")
+    engine = make_engine(f"sqlite:///{where / 'privacy.db'}")
+    try:
+        yield build_runtime(make_settings(dev_vault, where, **settings), engine=engine)
+    finally:
+        engine.dispose()
+
+
+def crashing_app(rt: Runtime) -> FastAPI:
+    app = create_app(runtime=rt)
 
     def explode() -> None:
         raise RuntimeError(f"could not process {SECRET}")
 
     app.add_api_route("/test-only/explode", explode)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
-def small_client(dev_vault, tmp_path: Path, engine) -> Iterator[TestClient]:
-    """An app that accepts bodies of at most 1024 bytes."""
-    from conftest import make_settings
-
-    rt = build_runtime(make_settings(dev_vault, tmp_path, max_body_bytes=1024), engine=engine)
-    with TestClient(create_app(runtime=rt), raise_server_exceptions=False) as client:
-        yield client
+    return app
 
 
 class TestProblemDetails:
-    def test_unknown_route_is_a_404_problem(self, client):
-        body = assert_problem(client.get("/v1/nothing-here"), 404)
+    def test_unknown_route_is_a_404_problem(self, api):
+        body = assert_problem(api.get("/v1/nothing-here"), 404)
         assert body["instance"] == "/v1/nothing-here"
 
-    def test_wrong_method_is_a_405_problem_with_allow(self, client):
-        r = client.delete("/healthz")
+    def test_wrong_method_is_a_405_problem_with_allow(self, api):
+        r = api.delete("/healthz")
         assert_problem(r, 405)
         assert "GET" in r.headers["allow"]
 
-    def test_domain_error_is_a_problem(self, client):
-        body = assert_problem(client.get("/v1/purposes"), 401)
+    def test_domain_error_is_a_problem(self, api):
+        body = assert_problem(api.get("/v1/purposes"), 401)
         assert body["type"].endswith("/unauthorized")
 
     def test_unexpected_crash_is_a_bare_500_problem(self, crashing_client):
@@ -82,16 +129,10 @@ class TestProblemDetails:
         assert SECRET not in r.text
         assert "RuntimeError" not in r.text
 
-    def test_unexpected_crash_does_not_reach_the_server(self, runtime):
+    def test_unexpected_crash_does_not_reach_the_server(self, api_runtime):
         # A server logs an exception that escapes the app with its traceback and message,
         # which may hold personal data; once the problem is sent, nothing escapes.
-        app = create_app(runtime=runtime)
-
-        def explode() -> None:
-            raise RuntimeError(f"could not process {SECRET}")
-
-        app.add_api_route("/test-only/explode", explode)
-        with TestClient(app, raise_server_exceptions=True) as client:
+        with TestClient(crashing_app(api_runtime), raise_server_exceptions=True) as client:
             assert_problem(client.get("/test-only/explode"), 500)
 
     def test_unexpected_crash_logs_no_personal_data(self, crashing_client, caplog):
@@ -101,25 +142,25 @@ class TestProblemDetails:
 
 
 class TestRequestId:
-    def test_given_id_is_echoed(self, client):
-        r = client.get("/healthz", headers={"X-Request-ID": "trace-42.a_b"})
+    def test_given_id_is_echoed(self, api):
+        r = api.get("/healthz", headers={"X-Request-ID": "trace-42.a_b"})
         assert r.headers["x-request-id"] == "trace-42.a_b"
 
-    def test_missing_id_is_generated_fresh_each_time(self, client):
-        a = client.get("/healthz").headers["x-request-id"]
-        b = client.get("/healthz").headers["x-request-id"]
+    def test_missing_id_is_generated_fresh_each_time(self, api):
+        a = api.get("/healthz").headers["x-request-id"]
+        b = api.get("/healthz").headers["x-request-id"]
         assert UUID_RE.match(a) and UUID_RE.match(b)
         assert a != b
 
-    def test_unsafe_id_is_replaced(self, client):
+    def test_unsafe_id_is_replaced(self, api):
         for bad in ("has space", "x" * 65, "<script>", "a\tb"):
-            r = client.get("/healthz", headers={"X-Request-ID": bad})
+            r = api.get("/healthz", headers={"X-Request-ID": bad})
             assert UUID_RE.match(r.headers["x-request-id"]), bad
 
-    def test_errors_carry_the_id_in_header_and_body(self, client, crashing_client):
+    def test_errors_carry_the_id_in_header_and_body(self, api, crashing_client):
         for c, path, status in (
-            (client, "/v1/nothing", 404),
-            (client, "/v1/purposes", 401),
+            (api, "/v1/nothing", 404),
+            (api, "/v1/purposes", 401),
             (crashing_client, "/test-only/explode", 500),
         ):
             r = c.get(path, headers={"X-Request-ID": "req-1"})
@@ -129,15 +170,15 @@ class TestRequestId:
 
 
 class TestSecurityHeaders:
-    def test_on_success(self, client):
-        assert_security_headers(client.get("/healthz"))
+    def test_on_success(self, api):
+        assert_security_headers(api.get("/healthz"))
 
-    def test_on_404_and_401(self, client):
-        assert_security_headers(client.get("/nope"))
-        assert_security_headers(client.get("/v1/purposes"))
+    def test_on_404_and_401(self, api):
+        assert_security_headers(api.get("/nope"))
+        assert_security_headers(api.get("/v1/purposes"))
 
-    def test_on_validation_error(self, client, admin):
-        assert_security_headers(client.post("/v1/users", headers=admin, json={}))
+    def test_on_validation_error(self, api, api_admin):
+        assert_security_headers(api.post("/v1/users", headers=api_admin, json={}))
 
     def test_on_unexpected_crash(self, crashing_client):
         assert_security_headers(crashing_client.get("/test-only/explode"))
@@ -184,8 +225,8 @@ class TestBodyCap:
 
 
 class TestRequestBodies:
-    def test_malformed_json_is_422_problem(self, client):
-        r = client.post(
+    def test_malformed_json_is_422_problem(self, api):
+        r = api.post(
             "/v1/auth/login",
             content=b'{"email": "' + SECRET.encode() + b'", "password": ',
             headers={"content-type": "application/json"},
@@ -194,49 +235,50 @@ class TestRequestBodies:
         assert "not valid JSON" in body["detail"]
         assert SECRET not in r.text
 
-    def test_unknown_json_field_is_422_naming_it(self, client, vault_app):
-        r = client.post(
-            "/v1/subjects", headers=vault_app, json={"external_id": "e-1", "nickname": "Zoe"}
+    def test_unknown_json_field_is_422_naming_it(self, api, api_app):
+        r = api.post(
+            "/v1/subjects", headers=api_app, json={"external_id": "e-1", "nickname": "Zoe"}
         )
         body = assert_problem(r, 422)
         assert "nickname" in body["detail"]
         assert "Zoe" not in r.text
 
-    def test_unknown_field_in_nested_body_is_422(self, client, vault_app):
-        sid = new_subject(client, vault_app)
-        r = client.post(
+    def test_unknown_field_in_nested_body_is_422(self, api, api_app):
+        sid = new_subject(api, api_app)
+        r = api.post(
             "/v1/collections/customers/records",
-            headers=vault_app,
+            headers=api_app,
             json={"subject_id": sid, "data": {"name": "N"}, "owner": "me"},
         )
         assert_problem(r, 422)
 
-    def test_wrong_content_type_is_a_problem(self, client, vault_app):
-        r = client.post(
+    def test_wrong_content_type_is_a_problem(self, api, api_app):
+        r = api.post(
             "/v1/subjects",
-            headers={**vault_app, "content-type": "text/plain"},
+            headers={**api_app, "content-type": "text/plain"},
             content=b'{"external_id": "e-1"}',
         )
         assert_problem(r, 422)
 
-    def test_invalid_value_is_not_echoed(self, client):
-        r = client.post("/v1/auth/login", json={"email": SECRET + " x", "password": "pw"})
+    def test_invalid_value_is_not_echoed(self, api):
+        r = api.post("/v1/auth/login", json={"email": SECRET + " x", "password": "pw"})
         body = assert_problem(r, 422)
         assert body["errors"][0]["field"] == "email"
         assert SECRET not in r.text
 
-    def test_bad_path_uuid_is_422_problem(self, client, vault_app):
-        r = client.get("/v1/subjects/not-a-uuid", headers=vault_app)
+    def test_bad_path_uuid_is_422_problem(self, api, api_app):
+        r = api.get("/v1/subjects/not-a-uuid", headers=api_app)
         assert_problem(r, 422)
 
 
-class TestOpenApi:
-    @pytest.fixture
-    def schema(self, client) -> dict:
-        r = client.get("/openapi.json")
-        assert r.status_code == 200
-        return r.json()
+@pytest.fixture(scope="module")
+def schema(api) -> dict:
+    r = api.get("/openapi.json")
+    assert r.status_code == 200
+    return r.json()
 
+
+class TestOpenApi:
     def operations(self, schema):
         for path, ops in schema["paths"].items():
             for method, op in ops.items():

@@ -371,6 +371,17 @@ class TestSubjects:
         for value in ("crm-secret-1", "eve@example.org", "Alice", "4915112345678"):
             assert value not in r.text
 
+    def test_app_without_subject_scopes_is_forbidden(self, client, admin, vault_app, runtime):
+        sid = new_subject(client, vault_app)
+        app = app_headers(client, admin, ["records:read:customers", "purpose:support"])
+        assert (
+            client.post("/v1/subjects", headers=app, json={"external_id": "e"}).status_code == 403
+        )
+        assert client.get(f"/v1/subjects/{sid}", headers=app).status_code == 403
+        lookup = client.get("/v1/subjects", headers=app, params={"external_id": "e"})
+        assert lookup.status_code == 403
+        assert count_rows(runtime, "subjects") == 1
+
     def test_unknown_subject_is_not_found(self, client, vault_app):
         assert client.get(f"/v1/subjects/{uuid.uuid4()}", headers=vault_app).status_code == 404
 

@@ -73,6 +73,17 @@ class TestCreateAndRead:
         assert got.json()["data"] == {**SAMPLE_CUSTOMER, "email": "Alice@example.org"}
         assert got.json()["id"] == created["id"]
 
+    def test_read_is_audited_with_purpose_and_field_names(self, client, vault_app, runtime):
+        sid = new_subject(client, vault_app)
+        rid = new_record(client, vault_app, sid)
+        r = read(client, vault_app, rid, "marketing")
+        assert r.status_code == 200
+        reads = audit_rows(runtime, action="record.read", outcome="ok")
+        assert len(reads) == 1
+        assert reads[0]["purpose"] == "marketing"
+        assert reads[0]["fields"] == ["email", "name"]
+        assert (reads[0]["record_id"], reads[0]["subject_id"]) == (rid, sid)
+
     def test_fields_param_returns_only_that_subset(self, client, vault_app):
         rid = new_record(client, vault_app, new_subject(client, vault_app))
         r = read(client, vault_app, rid, fields="phone,vip")

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from support.openbao import DevServer, OpenBaoUnavailable, start_dev_server
 
 from kms import DekCache, KeyRing, TransitClient
+from support.openbao import DevServer, OpenBaoUnavailable, start_dev_server
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from support.openbao import OpenBaoUnavailable, find_bao
 
 from kms import EmbeddedOpenBao, KmsError, TransitClient
+from support.openbao import OpenBaoUnavailable, find_bao
 
 
 def _free_port_pair() -> int:

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from support.openbao import DevServer, OpenBaoUnavailable, start_dev_server
 
 from kms import (
     AccessDenied,
@@ -21,6 +20,7 @@ from kms import (
     KmsError,
     TransitClient,
 )
+from support.openbao import DevServer, OpenBaoUnavailable, start_dev_server
 
 
 @pytest.fixture

@@ -36,8 +36,9 @@ class TestRotate:
 
         runtime.dek_cache.clear()  # force every DEK to be unwrapped again from Vault
         for rid in ids:
-            r = client.get(f"/v1/collections/customers/records/{rid}?purpose=support",
-                           headers=vault_app)
+            r = client.get(
+                f"/v1/collections/customers/records/{rid}?purpose=support", headers=vault_app
+            )
             assert r.status_code == 200, r.text
             assert r.json()["data"]["name"] == "Zed"
 

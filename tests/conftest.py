@@ -111,7 +111,7 @@ def make_settings(vault: DevServer, tmp_path: Path, **overrides: object) -> Sett
         "service_key_name": f"svc-{suffix}",
         "bcrypt_rounds": 4,
         "auto_migrate": False,
-        "vault_timeout": 2.0,
+        "vault_timeout": 15.0,  # generous: a busy CI machine is slow, not broken
         "vault_retries": 0,
     }
     values.update(overrides)

@@ -24,7 +24,7 @@ def dev_vault() -> Iterator[DevServer]:
 
 @pytest.fixture
 def transit(dev_vault: DevServer) -> TransitClient:
-    client = TransitClient(dev_vault.addr, token=dev_vault.token, timeout=5.0)
+    client = TransitClient(dev_vault.addr, token=dev_vault.token, timeout=30.0, retries=0)
     client.enable_transit()
     return client
 

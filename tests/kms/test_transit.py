@@ -263,11 +263,17 @@ class TestAppRole:
         self, dev_vault: DevServer, transit: TransitClient, key_name: str
     ) -> None:
         transit.ensure_key(key_name, derived=True)
-        role_id, secret_id = _approle(dev_vault, key_name, token_ttl="2s")
-        client = TransitClient(dev_vault.addr, role_id=role_id, secret_id=secret_id)
+        # Long enough that a slow machine does not cross the re-login margin (90% of the
+        # TTL) between the login and the first call.
+        role_id, secret_id = _approle(dev_vault, key_name, token_ttl="5s")
+        # No retries and a generous timeout: the call counts below must not include a retry
+        # caused by a slow, busy machine.
+        client = TransitClient(
+            dev_vault.addr, role_id=role_id, secret_id=secret_id, retries=0, timeout=30.0
+        )
         client.generate_data_key(key_name, context=b"s")
         assert client.calls == 2  # login + datakey
-        time.sleep(2.2)
+        time.sleep(5.2)
         client.generate_data_key(key_name, context=b"s")
         assert client.calls == 4  # expired token replaced before the call, not after a 403
 
@@ -276,7 +282,9 @@ class TestAppRole:
     ) -> None:
         transit.ensure_key(key_name, derived=True)
         role_id, secret_id = _approle(dev_vault, key_name, token_ttl="1h")
-        client = TransitClient(dev_vault.addr, role_id=role_id, secret_id=secret_id)
+        client = TransitClient(
+            dev_vault.addr, role_id=role_id, secret_id=secret_id, retries=0, timeout=30.0
+        )
         client.generate_data_key(key_name, context=b"s")
         _revoke_tokens_with_policy(dev_vault, key_name)
         before = client.calls

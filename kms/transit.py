@@ -93,8 +93,10 @@ class TransitClient:
         self._mount = mount
         self._retries = max(0, retries)
         self._approle = (role_id, secret_id) if token is None else None
+        # "" rather than None: hvac would otherwise fall back to VAULT_TOKEN or
+        # ~/.vault-token, and an AppRole client would start with someone else's token.
         self._client = hvac.Client(
-            url=addr, token=token, verify=verify, timeout=timeout, namespace=namespace
+            url=addr, token=token or "", verify=verify, timeout=timeout, namespace=namespace
         )
         self._calls = 0
         self._calls_lock = threading.Lock()

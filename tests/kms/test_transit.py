@@ -260,8 +260,14 @@ class TestFailures:
 
 class TestAppRole:
     def test_logs_in_and_logs_in_again_after_token_expiry(
-        self, dev_vault: DevServer, transit: TransitClient, key_name: str
+        self,
+        dev_vault: DevServer,
+        transit: TransitClient,
+        key_name: str,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
+        # An ambient token (as `bao server -dev` leaves in ~/.vault-token) is never used.
+        monkeypatch.setenv("VAULT_TOKEN", "s.ambient-token-that-must-not-be-used")
         transit.ensure_key(key_name, derived=True)
         # Long enough that a slow machine does not cross the re-login margin (90% of the
         # TTL) between the login and the first call.

@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from privacy import __version__
+from privacy.audit.worker import AuditWorker
 from privacy.auth.router import router as auth_router
 from privacy.catalog.router import router as catalog_router
 from privacy.config import Settings, get_settings
@@ -35,9 +36,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or build_runtime(settings)
+        app.state.audit_worker = AuditWorker(app.state.runtime, metrics=metrics)
+        app.state.audit_worker.start()
         try:
             yield
         finally:
+            app.state.audit_worker.stop()
             if owned:
                 app.state.runtime.close()
 

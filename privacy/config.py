@@ -92,6 +92,56 @@ class Settings(BaseSettings):
         "off with PostgreSQL (run `privacy migrate`).",
     )
     log_level: str = Field("INFO", description="Python log level.")
+    audit_signing_key: str = Field(
+        "privacy-audit-signing",
+        description="Transit ed25519 key that signs audit seals (created if missing).",
+    )
+    audit_chain_interval: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds between rounds linking new audit entries into the hash chain "
+        "(0: only on demand).",
+    )
+    audit_seal_interval: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds between automatic signed seals of the audit chain head "
+        "(0: only on demand).",
+    )
+    audit_retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Purge sealed audit-log segments older than this many days, keeping a "
+        "signed anchor. Unset: keep the log forever.",
+    )
+    audit_monitor_window: float = Field(
+        300.0, gt=0, description="Seconds over which refused logins and requests are counted."
+    )
+    audit_monitor_login_failures: int = Field(
+        5, ge=1, description="Refused logins for one account within the window that raise an alert."
+    )
+    audit_monitor_ip_failures: int = Field(
+        20,
+        ge=1,
+        description="Refused requests from one client IP within the window that raise an alert.",
+    )
+    audit_monitor_subjects_per_minute: int = Field(
+        500,
+        ge=1,
+        description="Most distinct subjects one principal may read in 60 s before an alert.",
+    )
+    audit_monitor_rate_factor: float = Field(
+        10.0,
+        ge=0,
+        description="Alert when a principal reads this many times its usual distinct "
+        "subjects per minute (0: off).",
+    )
+    audit_monitor_suspend: bool = Field(
+        False, description="Suspend an app or user that trips an unusual-access rule."
+    )
+    audit_alert_webhook_url: str | None = Field(
+        None, description="URL that security alerts are POSTed to as JSON."
+    )
 
     @property
     def embedded_vault(self) -> bool:
@@ -138,6 +188,9 @@ class Settings(BaseSettings):
         token = self.vault_token.get_secret_value() if self.vault_token else None
         if token and (token in _WELL_KNOWN_DEV_TOKENS or len(token) < 16):
             problems.append("PRIVACY_VAULT_TOKEN looks like a dev token")
+        hook = urlparse(self.audit_alert_webhook_url or "https://unset")
+        if hook.scheme != "https" and hook.hostname not in _LOOPBACK_HOSTS:
+            problems.append("PRIVACY_AUDIT_ALERT_WEBHOOK_URL must use https outside loopback")
         url = self.effective_database_url
         if url.startswith("sqlite") and ("/tmp/" in url or ":memory:" in url):  # noqa: S108
             problems.append("the database must not live in /tmp or in memory")

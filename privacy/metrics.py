@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -29,6 +29,29 @@ class Metrics:
             "privacy_pii_access",
             "Accesses to personal data by action and outcome.",
             ["action", "outcome"],
+            registry=self.registry,
+        )
+
+        self.security_events = Counter(
+            "privacy_security_events",
+            "Security events raised by the audit monitor, by rule.",
+            ["rule"],
+            registry=self.registry,
+        )
+        self.alert_failures = Counter(
+            "privacy_security_alert_failures",
+            "Security alerts the webhook did not accept.",
+            registry=self.registry,
+        )
+        self.audit_chained = Counter(
+            "privacy_audit_entries_chained",
+            "Audit entries linked into the hash chain by this process.",
+            registry=self.registry,
+        )
+        # An external witness: alert if it ever decreases (sealed entries deleted).
+        self.audit_sealed_seq = Gauge(
+            "privacy_audit_sealed_seq",
+            "Chain position covered by the latest audit seal made by this process.",
             registry=self.registry,
         )
 

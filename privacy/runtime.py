@@ -30,6 +30,8 @@ class Runtime:
     dek_cache: kms.DekCache
     token_key: bytes = field(repr=False)
     embedded: kms.EmbeddedOpenBao | None = None
+    # MACs audit entries on insert (privacy.audit.chain); empty only in hand-built runtimes.
+    audit_key: bytes = field(default=b"", repr=False)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -97,6 +99,9 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, **overrid
             vault_key=settings.service_key_name,
             name=keys_service.TOKEN_SIGNING_KEY,
         )
+        from privacy.audit.chain import prepare_keys
+
+        audit_key = prepare_keys(engine, transit, settings)
     except BaseException:
         if embedded is not None:
             embedded.stop()
@@ -110,5 +115,6 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, **overrid
         dek_cache=dek_cache,
         token_key=token_key,
         embedded=embedded,
+        audit_key=audit_key,
         **overrides,
     )

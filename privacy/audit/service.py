@@ -11,10 +11,12 @@ from typing import Any
 
 from sqlmodel import Session
 
+from privacy.audit import chain  # noqa: F401  (registers the MAC-on-insert listener)
 from privacy.audit.models import AuditEntry
 from privacy.context import RequestContext
 
-ALLOWED_OUTCOMES = {"ok", "denied", "error", "integrity_error", "not_found"}
+# "alert": a security event raised by the monitor (privacy.audit.monitor).
+ALLOWED_OUTCOMES = {"ok", "denied", "error", "integrity_error", "not_found", "alert"}
 
 
 def event(
@@ -49,6 +51,7 @@ def event(
 
 
 def append(session: Session, ctx: RequestContext, **kw: Any) -> AuditEntry:
+    """Add one entry to the caller's transaction (its MAC is computed on insert)."""
     entry = AuditEntry(**event(ctx, **kw))
     session.add(entry)
     return entry

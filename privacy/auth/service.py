@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -59,8 +60,13 @@ def login(
     ok = passwords.verify_password(password, user.password_hash if user else None)
     if not ok or user is None or not user.is_active:
         err = Unauthorized("wrong e-mail address or password")
+        # Name the account (by id, never the address) so that the monitor counts failures
+        # per account; unknown addresses stay anonymous and count per client IP.
         err.audit = audit.event(
-            ctx, action="auth.login", outcome="denied", reason="bad_credentials"
+            _as(ctx, "user", str(user.id)) if user else ctx,
+            action="auth.login",
+            outcome="denied",
+            reason="bad_credentials",
         )
         raise err
     audit.append(
@@ -101,11 +107,21 @@ def client_credentials(
         app and app.is_active
     ):
         err = Unauthorized("unknown client or wrong secret")
-        err.audit = audit.event(ctx, action="auth.token", outcome="denied", reason="bad_client")
+        err.audit = audit.event(
+            _as(ctx, "app", app.client_id) if app else ctx,
+            action="auth.token",
+            outcome="denied",
+            reason="bad_client",
+        )
         raise err
     resp = _token(rt, sub=app.client_id, kind="app", roles=["app"])
     resp.scope = " ".join(app.scopes)
     return resp
+
+
+def _as(ctx: RequestContext, kind: Literal["user", "app"], ident: str) -> RequestContext:
+    """The context of a sign-in attempt as the account it claimed to be."""
+    return RequestContext(Principal(kind=kind, id=ident), ctx.request_id, ctx.client_ip)
 
 
 def _token(rt: Runtime, *, sub: str, kind: str, roles: list[str]) -> TokenResponse:

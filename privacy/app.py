@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from privacy import __version__
+from privacy.audit.router import router as audit_router
 from privacy.audit.worker import AuditWorker
 from privacy.auth.router import router as auth_router
 from privacy.catalog.router import router as catalog_router
@@ -57,7 +58,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime
     metrics.watch(lambda: _live_metrics(app))
     install_handlers(app)
-    for router in (ops_router, auth_router, catalog_router, subjects_router, keys_router):
+    routers = (
+        ops_router,
+        auth_router,
+        catalog_router,
+        subjects_router,
+        keys_router,
+        audit_router,
+    )
+    for router in routers:
         app.include_router(router)
     # Outside Starlette's ServerErrorMiddleware too, so that the 500 it renders for an
     # unexpected crash still gets the request id and the security headers.

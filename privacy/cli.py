@@ -16,6 +16,8 @@ from privacy.config import Settings, get_settings
 app = typer.Typer(help="Privacy Vault: a GDPR vault for personal data.", no_args_is_help=True)
 keys_app = typer.Typer(help="Key management.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
@@ -166,6 +168,44 @@ def keys_rotate(
         f"{st.subjects_total} DEKs rewrapped; min_decryption_version "
         f"{st.min_decryption_version}[/green]"
     )
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log end to end; exit 1 naming the first bad entry."""
+    from privacy.audit import cli as audit_cli
+
+    raise typer.Exit(audit_cli.verify(_settings(), console))
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Sign the audit chain head now with the Vault-held key."""
+    from privacy.audit import cli as audit_cli
+
+    raise typer.Exit(audit_cli.seal(_settings(), console))
+
+
+@audit_app.command("export")
+def audit_export(
+    output: Annotated[str, typer.Option("-o", "--output", help="File to write.")],
+    format: Annotated[str, typer.Option(help="jsonl (with seals) or csv.")] = "jsonl",
+) -> None:
+    """Export the audit log (JSON Lines verifies offline with offline_verify.py)."""
+    from privacy.audit import cli as audit_cli
+
+    if format not in ("jsonl", "csv"):
+        console.print("[red]--format must be jsonl or csv[/red]")
+        raise typer.Exit(2)
+    raise typer.Exit(audit_cli.export(_settings(), console, output=output, format=format))
+
+
+@audit_app.command("purge")
+def audit_purge() -> None:
+    """Purge sealed segments older than PRIVACY_AUDIT_RETENTION_DAYS."""
+    from privacy.audit import cli as audit_cli
+
+    raise typer.Exit(audit_cli.purge(_settings(), console))
 
 
 def _progress() -> Progress:

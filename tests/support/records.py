@@ -15,7 +15,10 @@ def new_subject(client, headers, external_id=None, email=None) -> str:
 
 
 def new_record(client, headers, subject_id, data) -> str:
-    r = client.post("/v1/collections/customers/records", headers=headers,
-                    json={"subject_id": subject_id, "data": data})
+    r = client.post(
+        "/v1/collections/customers/records",
+        headers=headers,
+        json={"subject_id": subject_id, "data": data},
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]

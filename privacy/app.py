@@ -17,6 +17,7 @@ from privacy.audit.worker import AuditWorker
 from privacy.auth.router import router as auth_router
 from privacy.catalog.router import router as catalog_router
 from privacy.config import Settings, get_settings
+from privacy.consent.router import router as consent_router
 from privacy.errors import PROBLEM_MEDIA_TYPE, install_handlers
 from privacy.keys.router import router as keys_router
 from privacy.metrics import Metrics
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         auth_router,
         catalog_router,
         subjects_router,
+        consent_router,
         keys_router,
         audit_router,
     )

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         "privacy-service",
         description="Transit key that wraps the service's own keys (blind index, token signing).",
     )
+    receipt_key_name: str = Field(
+        "privacy-receipts",
+        description="Transit ed25519 key that signs consent receipts (created if missing).",
+    )
     dek_cache_max_entries: int = Field(
         10_000, ge=0, description="Most unwrapped DEKs kept in memory."
     )

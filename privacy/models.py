@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from privacy.audit.models import AuditEntry
 from privacy.auth.models import App, User
 from privacy.catalog.models import Collection, Purpose
+from privacy.consent.models import ConsentEvent, ConsentState, ConsentText, Objection, Restriction
 from privacy.keys.models import ServiceKey
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
 
@@ -15,8 +16,13 @@ __all__ = [
     "AuditEntry",
     "BlindIndexEntry",
     "Collection",
+    "ConsentEvent",
+    "ConsentState",
+    "ConsentText",
+    "Objection",
     "Purpose",
     "Record",
+    "Restriction",
     "ServiceKey",
     "Subject",
     "User",

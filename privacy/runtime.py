@@ -90,6 +90,7 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None, **overrid
         keyring = kms.KeyRing(transit, settings.kek_name, dek_cache)
         keyring.ensure_ready()
         transit.ensure_key(settings.service_key_name)
+        transit.ensure_key(settings.receipt_key_name, key_type="ed25519")
         index_key = keys_service.load_or_create(
             engine, transit, vault_key=settings.service_key_name, name=keys_service.BLIND_INDEX_KEY
         )

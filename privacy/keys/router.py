@@ -4,6 +4,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from privacy.audit import service as audit
+from privacy.consent import receipts
+from privacy.consent.schemas import PublicKeyRead, PublicKeys
 from privacy.deps import AdminCtx, RuntimeDep, SessionDep
 from privacy.errors import PROBLEM_RESPONSES
 from privacy.keys import rotation
@@ -36,3 +38,15 @@ def rotate(rt: RuntimeDep, ctx: AdminCtx, session: SessionDep) -> KeyStatusRead:
     st = rotation.rotate(rt)
     audit.append(session, ctx, action="keys.rotate", reason=f"kek:v{st.latest_version}")
     return _read(st)
+
+
+@router.get("/public", response_model=PublicKeys)
+def public_keys(rt: RuntimeDep) -> PublicKeys:
+    """Public keys that verify signed receipts offline. Public: no token needed."""
+    receipt_key = PublicKeyRead(
+        name=rt.settings.receipt_key_name,
+        use="receipts",
+        algorithm="ed25519",
+        versions=receipts.public_keys(rt),
+    )
+    return PublicKeys(keys=[receipt_key])

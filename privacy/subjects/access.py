@@ -9,18 +9,45 @@ Rules, in order (the first that fails refuses the read, and the refusal is audit
 6. fields asked for explicitly, and fields searched on, are all covered by the purpose
    (403 naming them). When no fields are asked for, the record comes back with the fields
    the purpose covers and the others are omitted.
+
+Then, per subject whose records are read (`decide_subjects`, from the current state in the
+caller's transaction, never cached):
+7. a restricted subject (Art. 18) is read only for the purpose `legal_claims`, and such a
+   read is flagged (`restricted_legal_claims`);
+8. for a purpose whose legal basis is `consent`, the subject's consent is granted now;
+9. for a `legitimate_interests` or `public_task` purpose, the subject has not objected
+   (Art. 21); `legal_claims` reads go on despite an objection (Art. 21(1)).
+A read of one record, or of one subject's records, is refused (403); a search leaves out
+the records of subjects that fail 7-9 and audits each left-out record as denied.
+
+Every decision names its rule in the audit entry's `reason`: refusals `purpose_missing`,
+`purpose_unknown`, `scope`, `purpose_not_granted`, `purpose_collection`, `purpose_fields`,
+`restricted`, `consent_not_granted`, `consent_withdrawn`, `objected`; allowed reads
+`consent_granted`, `restricted_legal_claims` or `legal_basis:<basis>`. The 403's problem
+body carries the same name as `rule`.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session
 
 from privacy.audit import service as audit
 from privacy.catalog.models import Collection, Purpose
-from privacy.context import RequestContext
+from privacy.consent import queries
+from privacy.context import Principal, RequestContext
 from privacy.errors import Forbidden, NotFound, PrivacyError, PurposeRequired
+
+# The one purpose a restricted subject's records may be read for. It must be declared in
+# the catalog like any other purpose, with one of these legal bases.
+LEGAL_CLAIMS = "legal_claims"
+LEGAL_CLAIMS_BASES = ("legal_obligation", "legitimate_interests")
+# Art. 21(1): a subject may object to processing on these bases.
+OBJECTABLE_BASES = ("legitimate_interests", "public_task")
 
 
 @dataclass(frozen=True)
@@ -39,6 +66,7 @@ def _refuse(
     subject_id: object = None,
     record_id: object = None,
 ) -> PrivacyError:
+    err.extra.setdefault("rule", reason)
     err.audit = audit.event(
         ctx,
         action=action,
@@ -184,5 +212,170 @@ def require_scope(
             collection,
             None,
             "scope",
+            subject_id,
+        )
+
+
+@dataclass(frozen=True)
+class SubjectDecision:
+    allowed: bool
+    reason: str
+    detail: str = ""
+
+
+def decide_subjects(
+    session: Session, purpose: Purpose, subject_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, SubjectDecision]:
+    """Rules 7-9 for each subject, from state read now in the caller's transaction."""
+    ids = set(subject_ids)
+    restricted = queries.restricted_among(session, ids)
+    consent: dict[uuid.UUID, bool] = {}
+    if purpose.legal_basis == "consent":
+        consent = queries.consent_among(session, ids, purpose.id)
+    objected: set[uuid.UUID] = set()
+    if purpose.legal_basis in OBJECTABLE_BASES and purpose.id != LEGAL_CLAIMS:
+        objected = queries.objected_among(session, ids, purpose.id)
+    return {
+        sid: _decide(purpose, sid in restricted, consent.get(sid), sid in objected) for sid in ids
+    }
+
+
+def _decide(
+    purpose: Purpose, restricted: bool, consent: bool | None, objected: bool
+) -> SubjectDecision:
+    pid = purpose.id
+    if restricted:
+        if pid == LEGAL_CLAIMS:
+            return SubjectDecision(True, "restricted_legal_claims")
+        return SubjectDecision(
+            False,
+            "restricted",
+            "refused by the restriction rule: processing of this subject is restricted "
+            f"(GDPR Art. 18); its records are read only for the purpose {LEGAL_CLAIMS!r}",
+        )
+    if purpose.legal_basis == "consent":
+        if consent is None:
+            return SubjectDecision(
+                False,
+                "consent_not_granted",
+                "refused by the consent rule: the subject has not consented to the purpose "
+                f"{pid!r}",
+            )
+        if not consent:
+            return SubjectDecision(
+                False,
+                "consent_withdrawn",
+                f"refused by the consent rule: the subject withdrew consent to the purpose {pid!r}",
+            )
+        return SubjectDecision(True, "consent_granted")
+    if objected:
+        return SubjectDecision(
+            False,
+            "objected",
+            "refused by the objection rule: the subject objected to the purpose "
+            f"{pid!r} (GDPR Art. 21)",
+        )
+    return SubjectDecision(True, f"legal_basis:{purpose.legal_basis}")
+
+
+def authorise_subject(
+    session: Session,
+    ctx: RequestContext,
+    grant: ReadGrant,
+    subject_id: uuid.UUID,
+    *,
+    action: str,
+    collection: str,
+    record_id: object = None,
+) -> str:
+    """Rules 7-9 for one subject: the reason to audit the read with, or a 403 (audited)."""
+    decision = decide_subjects(session, grant.purpose, [subject_id])[subject_id]
+    if not decision.allowed:
+        raise _refuse(
+            Forbidden(decision.detail),
+            ctx,
+            action,
+            collection,
+            grant.purpose.id,
+            decision.reason,
+            subject_id,
+            record_id,
+        )
+    return decision.reason
+
+
+def omit_refused(
+    session: Session,
+    ctx: RequestContext,
+    grant: ReadGrant,
+    records: list[Any],
+    *,
+    collection: str,
+    action: str = "record.read",
+) -> tuple[list[Any], dict[uuid.UUID, str]]:
+    """A search may match many subjects: leave out the records of those that rules 7-9
+    refuse, each audited as a denied read, so that the caller learns nothing about them.
+
+    Returns the records kept and, per kept subject, the reason to audit its reads with.
+    """
+    decisions = decide_subjects(session, grant.purpose, {r.subject_id for r in records})
+    kept = []
+    for record in records:
+        decision = decisions[record.subject_id]
+        if decision.allowed:
+            kept.append(record)
+            continue
+        audit.append(
+            session,
+            ctx,
+            action=action,
+            outcome="denied",
+            subject_id=record.subject_id,
+            collection=collection,
+            record_id=record.id,
+            purpose=grant.purpose.id,
+            reason=decision.reason,
+        )
+    return kept, {sid: d.reason for sid, d in decisions.items() if d.allowed}
+
+
+def acts_for(principal: Principal, subject_id: uuid.UUID) -> bool:
+    """A `subject` principal holds a `subject:<id>` scope for each subject it may act for."""
+    return principal.has_role("subject") and principal.has_scope(f"subject:{subject_id}")
+
+
+def require_subject_access(
+    ctx: RequestContext,
+    subject_id: uuid.UUID,
+    *,
+    scope: str,
+    action: str,
+    purpose: str | None = None,
+) -> None:
+    """Who may read or change one subject's consent, restriction or objection state: a
+    subject principal only for itself; an app holding `scope` and, when a purpose is named,
+    `purpose:<id>`. Staff roles are checked by the route."""
+    p = ctx.principal
+    if p.has_role("subject"):
+        if not acts_for(p, subject_id):
+            raise _refuse(
+                Forbidden("a data subject may act only for itself"),
+                ctx,
+                action,
+                None,
+                purpose,
+                "own_data_only",
+                subject_id,
+            )
+        return
+    require_scope(ctx, scope, action=action, subject_id=subject_id)
+    if purpose is not None and p.has_role("app") and not p.has_scope(f"purpose:{purpose}"):
+        raise _refuse(
+            Forbidden(f"this app has not been granted the purpose {purpose!r}"),
+            ctx,
+            action,
+            None,
+            purpose,
+            "purpose_not_granted",
             subject_id,
         )

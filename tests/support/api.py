@@ -184,3 +184,46 @@ def dump_tables(rt: Runtime, *tables: str) -> str:
         return "\n".join(
             repr(tuple(row)) for t in tables for row in conn.execute(text(f"SELECT * FROM {t}"))
         )
+
+
+# --- Consent, restriction and objection (used by tests/privacy/consent) ---
+
+CONSENT_APP_SCOPES = [*FULL_APP_SCOPES, "purpose:newsletter", "purpose:legal_claims"]
+
+
+def setup_consent_purposes(client: TestClient, admin: dict[str, str]) -> None:
+    """`newsletter` (consent; name and email of customers) and `legal_claims` (legal
+    obligation; every customer field), beside `support` and `marketing`."""
+    purposes = {
+        "newsletter": {
+            "description": "Newsletter",
+            "legal_basis": "consent",
+            "collections": ["customers"],
+            "fields": ["name", "email"],
+        },
+        "legal_claims": {
+            "description": "Establishing, exercising or defending legal claims",
+            "legal_basis": "legal_obligation",
+            "collections": ["customers"],
+        },
+    }
+    for pid, body in purposes.items():
+        r = client.put(f"/v1/purposes/{pid}", headers=admin, json=body)
+        assert r.status_code in (200, 201), r.text
+
+
+def put_consent(
+    client: TestClient,
+    headers: dict[str, str],
+    subject_id: str,
+    purpose: str = "newsletter",
+    *,
+    granted: bool = True,
+    policy_version: str = "2025-01",
+    **extra: Any,
+) -> Any:
+    return client.put(
+        f"/v1/subjects/{subject_id}/consents/{purpose}",
+        headers=headers,
+        json={"granted": granted, "policy_version": policy_version, **extra},
+    )

@@ -11,6 +11,7 @@ from privacy.catalog.schemas import CollectionPut, PurposePut
 from privacy.context import RequestContext
 from privacy.db import utcnow
 from privacy.errors import Conflict, InvalidData, NotFound
+from privacy.subjects.access import LEGAL_CLAIMS, LEGAL_CLAIMS_BASES
 from privacy.subjects.models import Record
 
 # Properties of a field that stored ciphertext and blind-index rows depend on.
@@ -99,6 +100,13 @@ def list_purposes(session: Session) -> list[Purpose]:
 def put_purpose(
     session: Session, ctx: RequestContext, *, purpose_id: str, data: PurposePut
 ) -> tuple[Purpose, bool]:
+    """Create or change a purpose; the audit entry names its legal basis (and the old one
+    when it changes). Apps are granted a purpose through the `purpose:<id>` scope."""
+    if purpose_id == LEGAL_CLAIMS and data.legal_basis not in LEGAL_CLAIMS_BASES:
+        raise InvalidData(
+            f"legal_basis: the purpose {LEGAL_CLAIMS!r} (the only one a restricted subject's "
+            f"records are read for) needs one of {', '.join(LEGAL_CLAIMS_BASES)}"
+        )
     missing = [c for c in data.collections if session.get(Collection, c) is None]
     if missing:
         raise InvalidData(f"collections: unknown collection(s) {', '.join(missing)}")
@@ -109,6 +117,9 @@ def put_purpose(
             raise InvalidData(f"fields: not in the purpose's collections: {', '.join(unknown)}")
     purpose = session.get(Purpose, purpose_id)
     created = purpose is None
+    basis = f"legal_basis:{data.legal_basis}"
+    if purpose is not None and purpose.legal_basis != data.legal_basis:
+        basis = f"legal_basis:{purpose.legal_basis}->{data.legal_basis}"
     if purpose is None:
         purpose = Purpose(id=purpose_id, **data.model_dump())
     else:
@@ -122,6 +133,6 @@ def put_purpose(
         ctx,
         action="purpose.create" if created else "purpose.update",
         purpose=purpose_id,
-        reason=f"legal_basis:{data.legal_basis}",
+        reason=basis,
     )
     return purpose, created

@@ -20,7 +20,14 @@ from privacy.errors import BadRequest, IntegrityFailure, InvalidData, NotFound
 from privacy.runtime import Runtime
 from privacy.schemas import decode_cursor, page_of
 from privacy.subjects import sealing
-from privacy.subjects.access import ReadGrant, authorise_read, require_covered, require_scope
+from privacy.subjects.access import (
+    ReadGrant,
+    authorise_read,
+    authorise_subject,
+    omit_refused,
+    require_covered,
+    require_scope,
+)
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
 from privacy.subjects.schemas import RecordCreate, RecordRead
 
@@ -186,7 +193,9 @@ def _read_many(
     records: list[Record],
     grant: ReadGrant,
     action: str,
+    reasons: dict[uuid.UUID, str],
 ) -> list[RecordRead]:
+    """Open and audit records whose subjects passed the subject rules (`reasons` says why)."""
     subjects = _subjects(session, {r.subject_id for r in records}) if records else {}
     out = []
     for record in records:
@@ -200,6 +209,7 @@ def _read_many(
             record_id=record.id,
             fields=read.data.keys(),
             purpose=grant.purpose.id,
+            reason=reasons[record.subject_id],
         )
         out.append(read)
     return out
@@ -231,7 +241,18 @@ def read_record(
         record_id=record_id,
     )
     record = _get_record(session, collection, record_id)
-    return _read_many(session, rt, ctx, [record], grant, "record.read")[0]
+    reason = authorise_subject(
+        session,
+        ctx,
+        grant,
+        record.subject_id,
+        action="record.read",
+        collection=collection,
+        record_id=record_id,
+    )
+    return _read_many(
+        session, rt, ctx, [record], grant, "record.read", {record.subject_id: reason}
+    )[0]
 
 
 def list_records(
@@ -250,13 +271,18 @@ def list_records(
     grant = authorise_read(
         session, ctx, collection=col_, purpose_id=purpose, requested=fields, subject_id=subject_id
     )
+    # One subject is named: a refusal by the subject rules is a 403, not an empty page.
+    reason = authorise_subject(
+        session, ctx, grant, subject_id, action="record.read", collection=collection
+    )
     query = select(Record).where(Record.collection == collection, Record.subject_id == subject_id)
     after = decode_cursor(cursor)
     if after is not None:
         query = query.where(col(Record.id) > _cursor_id(after))
     rows = list(session.exec(query.order_by(col(Record.id)).limit(limit + 1)).all())
     rows, next_cursor = page_of(rows, limit, lambda r: str(r.id))
-    return _read_many(session, rt, ctx, rows, grant, "record.read"), next_cursor
+    reasons = {subject_id: reason}
+    return _read_many(session, rt, ctx, rows, grant, "record.read", reasons), next_cursor
 
 
 def _cursor_id(key: Any) -> uuid.UUID:
@@ -310,6 +336,8 @@ def search_records(
         .having(func.count(func.distinct(BlindIndexEntry.field)) == len(values))
         .limit(limit)
     ).all()
+    found = list(session.exec(select(Record).where(col(Record.id).in_(ids))).all()) if ids else []
+    records, reasons = omit_refused(session, ctx, grant, found, collection=collection)
     audit.append(
         session,
         ctx,
@@ -317,10 +345,9 @@ def search_records(
         collection=collection,
         fields=values.keys(),
         purpose=grant.purpose.id,
-        reason=f"matches:{len(ids)}",
+        reason=f"matches:{len(ids)};omitted:{len(found) - len(records)}",
     )
-    records = list(session.exec(select(Record).where(col(Record.id).in_(ids))).all()) if ids else []
-    return _read_many(session, rt, ctx, records, grant, "record.read")
+    return _read_many(session, rt, ctx, records, grant, "record.read", reasons)
 
 
 def update_record(

@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-sys.path.insert(0, str(Path(__file__).parent))
+# Shared test helpers live in tests/_lib/support. Only _lib goes on sys.path, never tests/
+# itself: its folders are named like the real packages (privacy, kms), and with tests/ on
+# the path pytest would import their conftest files as submodules of those packages.
+sys.path.insert(0, str(Path(__file__).parent / "_lib"))
 
 from privacy.config import Settings
 from privacy.db import make_engine

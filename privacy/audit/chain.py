@@ -11,7 +11,6 @@ later position; nothing committed is skipped and nothing uncommitted is seen.
 
 from __future__ import annotations
 
-import json
 import logging
 import weakref
 from collections.abc import Callable, Sequence
@@ -22,6 +21,9 @@ from sqlalchemy import Connection, Engine, event, text
 
 from privacy.audit import canonical as c
 from privacy.audit.models import AuditEntry
+from privacy.audit.walk import ROW_COLUMNS, RowCodec
+
+__all__ = ["ROW_COLUMNS", "ChainBroken", "RowCodec", "chain", "head", "lock"]
 
 log = logging.getLogger("privacy.audit.chain")
 
@@ -29,7 +31,6 @@ log = logging.getLogger("privacy.audit.chain")
 CHAIN_LOCK = 0x7072697661756474
 MAC_KEY_NAME = "audit-entry-mac-v1"
 
-ROW_COLUMNS = ("id", "seq", "hash", "mac", *c.CONTENT_KEYS)
 _COLS = ", ".join(ROW_COLUMNS)
 _UNCHAINED = text(f"SELECT {_COLS} FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT :n")  # noqa: S608
 _LINK = text("UPDATE audit_log SET seq = :seq, hash = :hash WHERE id = :id AND seq IS NULL")
@@ -72,71 +73,6 @@ def _mac_on_insert(_mapper: Any, connection: Connection, target: AuditEntry) -> 
         # Fail closed: an entry nobody can authenticate is not written, nor is the access.
         raise RuntimeError("the audit MAC key is not loaded (build_runtime loads it)")
     target.mac = c.mac_of(key, c.entry_fragments(target))
-
-
-# --- reading raw rows (no ORM: verification of a million rows must be a tight loop) -----
-
-
-class RowCodec:
-    """Turns raw driver rows (ROW_COLUMNS order) into canonical content, on any backend.
-
-    The hot loop of verification: fragments of low-cardinality values (actors, actions,
-    purposes, IPs...) are memoised, unique ones encoded inline.
-    """
-
-    def __init__(self) -> None:
-        self._memo: dict[Any, str] = {None: "null"}
-        self._fields: dict[Any, str] = {None: "null"}
-
-    def _add(self, value: str) -> str:
-        if len(self._memo) > 100_000:
-            self._memo = {None: "null"}
-        frag = self._memo[value] = c._enc(value)
-        return frag
-
-    def fields(self, raw: Any) -> str:
-        key = raw if raw is None or isinstance(raw, str) else tuple(raw)
-        frag = self._fields.get(key)
-        if frag is None:
-            value = json.loads(raw) if isinstance(raw, str) else list(raw)
-            frag = c.fields_fragment(value)
-            if len(self._fields) > 50_000:
-                self._fields = {None: "null"}
-            self._fields[key] = frag
-        return frag
-
-    def content(self, row: Sequence[Any]) -> bytes:
-        try:
-            return self._content(row)
-        except (TypeError, ValueError, AttributeError):
-            # A row edited into something unreadable still links (and fails its MAC), so
-            # that verification names it instead of crashing on it.
-            return c.dumps({"unreadable": [str(v) for v in row[4:]]})
-
-    def _content(self, row: Sequence[Any]) -> bytes:
-        m, add, enc = self._memo, self._add, c._enc
-        at = row[7]
-        if isinstance(at, str) and len(at) == 26:  # SQLite's spelling, inlined: hot path
-            at_s = f"{at[:10]}T{at[11:]}Z"
-        else:
-            at_s = c.text_time(at) if isinstance(at, str) else c.format_time(at)
-        fields = self._fields.get(row[10]) if isinstance(row[10], str | None) else None
-        frags = (
-            m.get(row[4]) or add(row[4]),
-            m.get(row[5]) or add(row[5]),
-            m.get(row[6]) or add(row[6]),
-            f'"{at_s}"',
-            m.get(row[8]) or add(row[8]),
-            m.get(row[9]) or add(row[9]),
-            fields or self.fields(row[10]),
-            m.get(row[11]) or add(row[11]),
-            m.get(row[12]) or add(row[12]),
-            m.get(row[13]) or add(row[13]),
-            "null" if row[14] is None else enc(row[14]),
-            "null" if row[15] is None else enc(row[15]),
-            m.get(row[16]) or add(row[16]),
-        )
-        return (c.CONTENT_TEMPLATE % frags).encode("ascii")
 
 
 def lock(conn: Connection, *, wait: bool = True) -> bool:

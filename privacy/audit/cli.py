@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,7 +45,7 @@ def _record(worker: AuditWorker, action: str, reason: str) -> None:
 def verify(settings: Settings, console: Console) -> int:
     with _worker(settings) as worker:
         with console.status("verifying the audit log"):
-            result = integrity.verify_log(worker)
+            result = integrity.verify_log(worker, workers=os.cpu_count() or 1)
         bad = result.first_bad
         _record(worker, "audit.verify", "ok" if bad is None else bad.code)
     if bad is not None:

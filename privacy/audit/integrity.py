@@ -15,13 +15,23 @@ from privacy.errors import Conflict
 from privacy.runtime import Runtime
 
 
-def verify_log(worker: AuditWorker) -> VerifyResult:
-    """Link what is committed, then check the whole log; a failure raises an alert."""
+def verify_log(worker: AuditWorker, *, workers: int = 1) -> VerifyResult:
+    """Link what is committed, then check the whole log; a failure raises an alert.
+
+    `workers` > 1 checks a large log in parallel processes (the CLI does; the API does not
+    start processes inside the server).
+    """
     with contextlib.suppress(chain.ChainBroken):  # verification names what is missing
         worker.chain()
     rt = worker.rt
     keys = load_public_keys(rt.transit.public_keys(rt.settings.audit_signing_key))
-    result = verify(rt.engine.connect, public_keys=keys, mac_key=rt.audit_key or None)
+    result = verify(
+        rt.engine.connect,
+        public_keys=keys,
+        mac_key=rt.audit_key or None,
+        workers=workers,
+        url=rt.engine.url.render_as_string(hide_password=False),
+    )
     if result.first_bad is not None:
         reason = f"verification failed: {result.first_bad.reason}"[:200]
         worker.monitor.raise_alert(Alert("audit_tamper", MONITOR.label, reason, 1, 0, 0.0))

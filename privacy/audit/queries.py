@@ -20,9 +20,9 @@ from sqlmodel import Session, col, select
 
 from privacy.audit import canonical as c
 from privacy.audit import service as audit
-from privacy.audit.chain import ROW_COLUMNS
 from privacy.audit.models import AuditCheckpoint, AuditEntry
 from privacy.audit.schemas import AccessLogItem
+from privacy.audit.walk import ROW_COLUMNS
 from privacy.auth.models import App
 from privacy.context import Principal, RequestContext
 from privacy.errors import Forbidden

@@ -57,7 +57,7 @@ class TestCanonicalForm:
     def test_fast_canonical_bytes_equal_json_dumps(self, write, worker, db, runtime):
         write(1)
         worker.chain()
-        from privacy.audit.chain import ROW_COLUMNS, RowCodec
+        from privacy.audit.walk import ROW_COLUMNS, RowCodec
 
         row = db.rows(f"SELECT {', '.join(ROW_COLUMNS)} FROM audit_log")[0]
         values = dict(zip(ROW_COLUMNS, row, strict=True))
@@ -236,7 +236,7 @@ class TestLegacyEntries:
 
 def _rehash_all(db) -> None:
     """What an attacker who knows the format (but not the keys) can do: recompute hashes."""
-    from privacy.audit.chain import ROW_COLUMNS, RowCodec
+    from privacy.audit.walk import ROW_COLUMNS, RowCodec
 
     codec, prev = RowCodec(), c.GENESIS
     for row in db.rows(f"SELECT {', '.join(ROW_COLUMNS)} FROM audit_log ORDER BY seq"):
@@ -252,3 +252,44 @@ class TestUnreadableRows:
         db.exec("UPDATE audit_log SET fields = '[1, 2]' WHERE id = :id", id=ids[1])
         bad = verify().first_bad
         assert (bad.code, bad.id) == ("altered", ids[1])
+
+
+class TestParallelVerification:
+    """Ranges checked by worker processes reach the same verdict as one pass."""
+
+    def _verify(self, runtime, workers):
+        from privacy.audit.verify import load_public_keys, verify
+
+        keys = load_public_keys(runtime.transit.public_keys(runtime.settings.audit_signing_key))
+        url = runtime.engine.url.render_as_string(hide_password=False)
+        return verify(
+            runtime.engine.connect,
+            public_keys=keys,
+            mac_key=runtime.audit_key,
+            workers=workers,
+            url=url,
+            parallel_min=1,
+        )
+
+    def test_a_clean_log_verifies_in_parallel(self, write, worker, runtime):
+        write(40)
+        worker.seal()
+        result = self._verify(runtime, 2)
+        assert result.ok and result.checked == 40 and result.head_seq == 40
+
+    @pytest.mark.parametrize(
+        "tamper",
+        [
+            "UPDATE audit_log SET purpose = 'x' WHERE seq = 23",
+            "DELETE FROM audit_log WHERE seq = 23",
+            "DELETE FROM audit_log WHERE seq IN (18, 19, 20)",  # the tail of a range (15, 20]
+            "UPDATE audit_log SET hash = 'ab' WHERE seq = 23",
+        ],
+    )
+    def test_tampering_gets_the_same_verdict_in_parallel(self, write, worker, runtime, db, tamper):
+        write(40)
+        worker.seal()
+        db.exec(tamper)
+        one, many = self._verify(runtime, 1), self._verify(runtime, 2)
+        assert many.first_bad == one.first_bad and one.first_bad is not None
+        assert many.checked == one.checked

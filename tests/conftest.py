@@ -27,6 +27,7 @@ from privacy.migrations.run import upgrade
 from privacy.models import metadata
 from privacy.runtime import Runtime, build_runtime
 from support.openbao import DevServer, OpenBaoUnavailable, start_dev_server
+from support.settings import make_settings
 
 PG_ADMIN_URL = os.environ.get(
     "PRIVACY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -102,23 +103,6 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         )
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     eng.dispose()
-
-
-def make_settings(vault: DevServer, tmp_path: Path, **overrides: object) -> Settings:
-    suffix = uuid.uuid4().hex[:8]
-    values: dict[str, object] = {
-        "data_dir": tmp_path,
-        "vault_addr": vault.addr,
-        "vault_token": vault.token,
-        "kek_name": f"kek-{suffix}",
-        "service_key_name": f"svc-{suffix}",
-        "bcrypt_rounds": 4,
-        "auto_migrate": False,
-        "vault_timeout": 15.0,  # generous: a busy CI machine is slow, not broken
-        "vault_retries": 0,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def small_client(dev_vault, sqlite_template, tmp_path_factory) -> Iterator[TestC
 
 
 def _runtime(dev_vault, template: Path, where: Path, **settings) -> Iterator[Runtime]:
-    from conftest import make_settings
+    from support.settings import make_settings
 
     shutil.copy(template, where / "privacy.db")
     engine = make_engine(f"sqlite:///{where / 'privacy.db'}")

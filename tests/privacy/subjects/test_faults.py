@@ -225,7 +225,7 @@ class Outage:
 @pytest.fixture
 def outage(engine, tmp_path: Path) -> Iterator[Outage]:
     """A vault on its own OpenBao dev server, which the test may stop."""
-    from conftest import make_settings
+    from support.settings import make_settings
 
     try:
         server = start_dev_server()

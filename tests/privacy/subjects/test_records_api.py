@@ -545,7 +545,7 @@ class TestValidation:
 
 class TestBodyCap:
     def test_batch_over_the_body_limit_is_413_problem(self, dev_vault, tmp_path: Path, engine):
-        from conftest import make_settings
+        from support.settings import make_settings
 
         settings = make_settings(dev_vault, tmp_path, max_body_bytes=2048)
         rt = build_runtime(settings, engine=engine)

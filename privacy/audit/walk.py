@@ -8,6 +8,7 @@ PostgreSQL a datetime and a list; both give the same canonical bytes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,13 +43,16 @@ def missing(seq: int) -> Finding:
 class RowCodec:
     """Turns raw driver rows (ROW_COLUMNS order) into canonical content, on any backend.
 
-    The hot loop of verification. Most of an entry is low-cardinality (action, actor,
-    actor type, client IP, collection, fields, outcome, purpose, reason): the JSON around
-    `at` and the three ids is built once per distinct combination and reused.
+    The hot loop of verification. Most of an entry is low-cardinality: the JSON of
+    (action, actor, actor type) and of (collection, fields, outcome, purpose, reason) is
+    built once per distinct combination, client IPs are memoised one by one, and only
+    `at` and the ids are encoded for every row.
     """
 
     def __init__(self) -> None:
-        self._shapes: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self._heads: dict[tuple[Any, ...], str] = {}
+        self._tails: dict[tuple[Any, ...], str] = {}
+        self._ips: dict[Any, str] = {None: "null"}
 
     def content(self, row: Sequence[Any]) -> bytes:
         try:
@@ -59,13 +63,14 @@ class RowCodec:
             return c.dumps({"unreadable": [str(v) for v in row[4:]]})
 
     def _content(self, row: Sequence[Any]) -> bytes:
+        hk = (row[4], row[5], row[6])
+        head = self._heads.get(hk) or self._head(hk)
         fields = row[10]
         if fields.__class__ is list:  # PostgreSQL hands JSON over decoded
             fields = tuple(fields)
-        key = (row[4], row[5], row[6], row[8], row[9], fields, row[11], row[12], row[13])
-        shape = self._shapes.get(key)
-        if shape is None:
-            shape = self._shape(key)
+        tk = (row[9], fields, row[11], row[12], row[13])
+        tail = self._tails.get(tk) or self._tail(tk)
+        ip = self._ips.get(row[8]) or self._ip(row[8])
         at = row[7]
         if at.__class__ is str and len(at) == 26:  # SQLite's spelling: the hot path
             at = f"{at[:10]}T{at[11:]}Z"
@@ -73,26 +78,52 @@ class RowCodec:
             at = c.text_time(at) if isinstance(at, str) else c.format_time(at)
         enc, rid, req, sub = c._enc, row[14], row[15], row[16]
         return (
-            f"{shape[0]}{at}{shape[1]}{'null' if rid is None else enc(rid)}"
+            f'{head}{at}","client_ip":{ip}{tail}{"null" if rid is None else enc(rid)}'
             f',"request_id":{"null" if req is None else enc(req)}'
             f',"subject_id":{"null" if sub is None else enc(sub)}}}'
         ).encode("ascii")
 
-    def _shape(self, key: tuple[Any, ...]) -> tuple[str, str]:
-        action, actor, actor_type, ip, collection, fields, outcome, purpose, reason = key
+    def _head(self, key: tuple[Any, ...]) -> str:
+        action, actor, actor_type = (c._s(v) for v in key)
+        head = f'{{"action":{action},"actor":{actor},"actor_type":{actor_type},"at":"'
+        return _remember(self._heads, key, head)
+
+    def _tail(self, key: tuple[Any, ...]) -> str:
+        collection, fields, outcome, purpose, reason = key
         if isinstance(fields, str):
             fields = json.loads(fields)
         s = c._s
-        head = f'{{"action":{s(action)},"actor":{s(actor)},"actor_type":{s(actor_type)},"at":"'
-        middle = (
-            f'","client_ip":{s(ip)},"collection":{s(collection)},'
-            f'"fields":{c.fields_fragment(fields)},"outcome":{s(outcome)},'
-            f'"purpose":{s(purpose)},"reason":{s(reason)},"record_id":'
+        tail = (
+            f',"collection":{s(collection)},"fields":{c.fields_fragment(fields)},'
+            f'"outcome":{s(outcome)},"purpose":{s(purpose)},"reason":{s(reason)},"record_id":'
         )
-        if len(self._shapes) > 100_000:
-            self._shapes.clear()
-        self._shapes[key] = (head, middle)
-        return head, middle
+        return _remember(self._tails, key, tail)
+
+    def _ip(self, ip: Any) -> str:
+        return _remember(self._ips, ip, c._s(ip))
+
+
+def _remember(memo: dict[Any, str], key: Any, value: str) -> str:
+    if len(memo) > 100_000:  # bounded, whatever the data
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+_REASONS = {
+    "altered": "entry {id} (position {seq}): altered, or not written by the service",
+    "unauthenticated": "entry {id} (position {seq}) has no MAC: not written by the service",
+    "hash_mismatch": "entry {id} (position {seq}): hash mismatch: it, or the entry before it, "
+    "was altered, moved or reordered",
+    "seal_mismatch": "seal {seal} does not match position {seq}: entries up to it were "
+    "rewritten after sealing",
+}
+
+
+def _finding(code: str, id_: int, seq: int, seal: int | None = None) -> Finding:
+    kind = "seal" if seal is not None else "entry"
+    reason = _REASONS[code].format(id=id_, seq=seq, seal=seal)
+    return Finding(kind, code, reason, id_, seq, seal)
 
 
 def walk(
@@ -107,10 +138,12 @@ def walk(
 ) -> tuple[Finding | None, int, int]:
     """Check positions floor+1..limit, starting from hash `prev`.
 
-    Returns (first finding, last position seen, entries checked).
+    Returns (first finding, last position seen, entries checked). The hashing and the MAC
+    (canonical.link, entry_bytes and mac_hex) are inlined: this loop is the cost of a
+    verification.
     """
-    codec = RowCodec()
-    content_of, entry_bytes, link, mac_hex = codec.content, c.entry_bytes, c.link, c.mac_hex
+    content_of, enc, sha256 = RowCodec().content, c._enc, hashlib.sha256
+    inner, outer = c._pads(mac_key) if mac_key is not None else (None, None)
     expected, checked = floor + 1, 0
     while True:
         rows = fetch(expected - 1, limit, batch)
@@ -121,26 +154,21 @@ def walk(
             content = content_of(row)
             if mac is not None:
                 mac_seen = True
-                if mac_key is not None and mac != mac_hex(mac_key, content):
-                    reason = f"entry {id_} (position {seq}): altered, or not written by the service"
-                    return Finding("entry", "altered", reason, id_, seq), seq, checked
+                if inner is not None:
+                    i, o = inner.copy(), outer.copy()
+                    i.update(content)
+                    o.update(i.digest())
+                    if o.hexdigest() != mac:
+                        return _finding("altered", id_, seq), seq, checked
             elif mac_seen:
-                reason = f"entry {id_} (position {seq}) has no MAC: not written by the service"
-                return Finding("entry", "unauthenticated", reason, id_, seq), seq, checked
-            digest = link(prev, entry_bytes(content, id=id_, mac=mac, seq=seq))
+                return _finding("unauthenticated", id_, seq), seq, checked
+            where = f',"id":{id_},"mac":{"null" if mac is None else enc(mac)},"seq":{seq}}}'
+            digest = sha256(b"".join((prev, b'{"entry":', content, where.encode()))).digest()
             if digest.hex() != stored:
-                reason = (
-                    f"entry {id_} (position {seq}): hash mismatch: it, or the entry before it, "
-                    "was altered, moved or reordered"
-                )
-                return Finding("entry", "hash_mismatch", reason, id_, seq), seq, checked
+                return _finding("hash_mismatch", id_, seq), seq, checked
             for seal in seals.get(seq, ()):
                 if seal[3] != stored:
-                    reason = (
-                        f"seal {seal[0]} does not match position {seq}: entries up to "
-                        "it were rewritten after sealing"
-                    )
-                    return Finding("seal", "seal_mismatch", reason, id_, seq, seal[0]), seq, checked
+                    return _finding("seal_mismatch", id_, seq, seal[0]), seq, checked
             prev, expected, checked = digest, expected + 1, checked + 1
         if len(rows) < batch:
             return None, expected - 1, checked

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from privacy.audit import seals
 from privacy.db import utcnow
@@ -84,3 +85,26 @@ class TestPurge:
         runtime.settings = runtime.settings.model_copy(update={"audit_retention_days": 1})
         assert worker.purge().purged == 0  # the seal is not a day old
         assert db.scalar("SELECT COUNT(*) FROM audit_log") == 2
+
+
+def test_an_export_after_a_purge_verifies_offline(write, worker, runtime, tmp_path):
+    import importlib.util
+    import json
+
+    from privacy.audit import queries
+
+    write(4)
+    worker.seal()
+    _purge(worker, older_than=utcnow() + timedelta(seconds=1))
+    write(3)
+    worker.seal()
+    log, key = tmp_path / "audit.jsonl", tmp_path / "key.json"
+    log.write_bytes(b"".join(queries.export_jsonl(runtime.engine, queries.AuditFilter())))
+    keys = runtime.transit.public_keys(runtime.settings.audit_signing_key)
+    key.write_text(json.dumps({"keys": {str(v): k for v, k in keys.items()}}))
+    path = Path(seals.__file__).with_name("offline_verify.py")
+    spec = importlib.util.spec_from_file_location("offline_verify", path)
+    offline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(offline)
+    assert offline.main(str(log), str(key)) is None  # None: no problem found
+    assert "truncated" in offline.main(str(log), str(key), 99)  # a seal we kept says 99

@@ -7,14 +7,20 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InternalError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import Session
 
 from privacy.audit import service as audit
 from privacy.config import Settings
 from privacy.context import Principal, RequestContext
 from privacy.db import new_session
-from privacy.errors import AuditUnavailable, Forbidden, PrivacyError, Unauthorized
+from privacy.errors import (
+    AuditUnavailable,
+    Forbidden,
+    PrivacyError,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from privacy.runtime import Runtime
 
 
@@ -41,7 +47,15 @@ def get_session(rt: RuntimeDep) -> Iterator[Session]:
     session = new_session(rt.engine)
     try:
         yield session
-        session.commit()
+        try:
+            session.commit()
+        except (OperationalError, ProgrammingError, InternalError):
+            # The work and its audit entry commit together or not at all (fail closed):
+            # whichever part the database refused, the caller learns nothing happened.
+            session.rollback()
+            raise ServiceUnavailable(
+                "the change and its audit entry could not be committed; nothing was changed"
+            ) from None
     except PrivacyError as exc:
         session.rollback()
         if exc.audit is not None:

@@ -93,63 +93,32 @@ def authorise_read(
 ) -> ReadGrant:
     name = collection.name
     p = ctx.principal
+
+    def refuse(err: PrivacyError, reason: str) -> PrivacyError:
+        purpose = purpose_id or None
+        return _refuse(err, ctx, action, name, purpose, reason, subject_id, record_id)
+
     if not purpose_id:
-        raise _refuse(
+        raise refuse(
             PurposeRequired(
                 "reading personal data requires a purpose: pass ?purpose= or the X-Purpose header"
             ),
-            ctx,
-            action,
-            name,
-            None,
             "purpose_missing",
-            subject_id,
-            record_id,
         )
     purpose = session.get(Purpose, purpose_id)
     if purpose is None:
-        raise _refuse(
-            NotFound(f"no purpose named {purpose_id!r}"),
-            ctx,
-            action,
-            name,
-            purpose_id,
-            "purpose_unknown",
-            subject_id,
-            record_id,
-        )
+        raise refuse(NotFound(f"no purpose named {purpose_id!r}"), "purpose_unknown")
     if not p.has_scope(f"records:read:{name}"):
-        raise _refuse(
-            Forbidden(f"this app may not read the collection {name!r}"),
-            ctx,
-            action,
-            name,
-            purpose_id,
-            "scope",
-            subject_id,
-            record_id,
-        )
+        raise refuse(Forbidden(f"this app may not read the collection {name!r}"), "scope")
     if not p.has_scope(f"purpose:{purpose_id}"):
-        raise _refuse(
+        raise refuse(
             Forbidden(f"this app has not been granted the purpose {purpose_id!r}"),
-            ctx,
-            action,
-            name,
-            purpose_id,
             "purpose_not_granted",
-            subject_id,
-            record_id,
         )
     if name not in purpose.collections:
-        raise _refuse(
+        raise refuse(
             Forbidden(f"the purpose {purpose_id!r} does not cover the collection {name!r}"),
-            ctx,
-            action,
-            name,
-            purpose_id,
             "purpose_collection",
-            subject_id,
-            record_id,
         )
     defined = [f["name"] for f in collection.fields]
     allowed = [f for f in defined if purpose.fields is None or f in purpose.fields]
@@ -159,17 +128,11 @@ def authorise_read(
             raise NotFound(f"not fields of {name!r}: {', '.join(unknown)}")
         outside = sorted(set(requested) - set(allowed))
         if outside:
-            raise _refuse(
+            raise refuse(
                 Forbidden(
                     f"the purpose {purpose_id!r} does not cover the field(s) {', '.join(outside)}"
                 ),
-                ctx,
-                action,
-                name,
-                purpose_id,
                 "purpose_fields",
-                subject_id,
-                record_id,
             )
         return ReadGrant(purpose, [f for f in defined if f in requested])
     return ReadGrant(purpose, allowed)

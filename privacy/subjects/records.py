@@ -13,7 +13,7 @@ import kms
 from privacy.audit import service as audit
 from privacy.catalog.models import Collection
 from privacy.catalog.service import get_collection
-from privacy.catalog.validation import encode_value, validate_record
+from privacy.catalog.validation import validate_record
 from privacy.context import RequestContext
 from privacy.db import utcnow
 from privacy.errors import BadRequest, IntegrityFailure, InvalidData, NotFound
@@ -418,7 +418,6 @@ def delete_record(
 __all__ = [
     "create_records",
     "delete_record",
-    "encode_value",
     "list_records",
     "read_record",
     "search_records",

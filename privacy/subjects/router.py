@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Response
 
 from privacy.deps import AppCtx, AppOrDpoCtx, RuntimeDep, SessionDep
 from privacy.errors import PROBLEM_RESPONSES
@@ -28,6 +28,14 @@ PurposeHeader = Annotated[str | None, Header(alias="X-Purpose", max_length=63)]
 FieldsQuery = Annotated[
     str | None, Query(max_length=2000, description="Comma-separated subset of fields.")
 ]
+
+
+def _read_purpose(purpose: PurposeQuery = None, x_purpose: PurposeHeader = None) -> str | None:
+    """The purpose of a read, from `?purpose=` or, failing that, the X-Purpose header."""
+    return purpose or x_purpose
+
+
+ReadPurpose = Annotated[str | None, Depends(_read_purpose)]
 
 
 def _fields(raw: str | None) -> list[str] | None:
@@ -90,8 +98,7 @@ def read_record(
     session: SessionDep,
     rt: RuntimeDep,
     ctx: AppCtx,
-    purpose: PurposeQuery = None,
-    x_purpose: PurposeHeader = None,
+    purpose: ReadPurpose,
     fields: FieldsQuery = None,
 ) -> RecordRead:
     """Read a record for a purpose."""
@@ -101,7 +108,7 @@ def read_record(
         ctx,
         collection=collection,
         record_id=record_id,
-        purpose=purpose or x_purpose,
+        purpose=purpose,
         fields=_fields(fields),
     )
 
@@ -113,8 +120,7 @@ def list_records(
     session: SessionDep,
     rt: RuntimeDep,
     ctx: AppCtx,
-    purpose: PurposeQuery = None,
-    x_purpose: PurposeHeader = None,
+    purpose: ReadPurpose,
     fields: FieldsQuery = None,
     limit: Limit = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -126,7 +132,7 @@ def list_records(
         ctx,
         collection=collection,
         subject_id=subject_id,
-        purpose=purpose or x_purpose,
+        purpose=purpose,
         fields=_fields(fields),
         limit=limit,
         cursor=cursor,
@@ -141,8 +147,7 @@ def search(
     session: SessionDep,
     rt: RuntimeDep,
     ctx: AppCtx,
-    purpose: PurposeQuery = None,
-    x_purpose: PurposeHeader = None,
+    purpose: ReadPurpose,
     fields: FieldsQuery = None,
     limit: Limit = 50,
 ) -> Page[RecordRead]:
@@ -153,7 +158,7 @@ def search(
         ctx,
         collection=collection,
         criteria=body,
-        purpose=purpose or x_purpose,
+        purpose=purpose,
         fields=_fields(fields),
         limit=limit,
     )

@@ -7,6 +7,8 @@ from privacy.auth.models import App, User
 from privacy.catalog.models import Collection, Purpose
 from privacy.consent.models import ConsentEvent, ConsentState, ConsentText, Objection, Restriction
 from privacy.keys.models import ServiceKey
+from privacy.retention.models import RetentionPurge
+from privacy.scheduling.models import JobRun
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
 
 metadata = SQLModel.metadata
@@ -19,10 +21,12 @@ __all__ = [
     "ConsentEvent",
     "ConsentState",
     "ConsentText",
+    "JobRun",
     "Objection",
     "Purpose",
     "Record",
     "Restriction",
+    "RetentionPurge",
     "ServiceKey",
     "Subject",
     "User",

@@ -1,0 +1,180 @@
+"""`erase_subject` policies: remove whole subjects, except what a legal hold keeps.
+
+`erase_subject` here deletes the subject's records and its row, and with the row its
+wrapped DEK (crypto-shredding: copies of its ciphertext in backups no longer open). When a
+hold keeps some of the subject's records, only the others go, and the subject and its DEK
+stay so that the held records remain readable; the subject is counted as held.
+
+The erasure domain (data-subject requests) has its own `erase_subject` with tombstones and
+receipts; `ERASER` is the one seam to switch this policy action over to it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlmodel import Session, col
+
+from privacy.audit import service as audit
+from privacy.context import RequestContext
+from privacy.db import new_session
+from privacy.retention.policy import Hold, Policy, RetentionConfig
+from privacy.retention.scope import Catalog, candidates, hold_gate, policy_collections
+from privacy.runtime import Runtime
+from privacy.subjects.models import BlindIndexEntry, Record, Subject
+from privacy.subjects.sealing import key_context
+
+
+@dataclass(frozen=True)
+class Erased:
+    erased: bool  # the subject and its DEK are gone
+    records_deleted: int
+    holds: tuple[Hold, ...]  # what kept some of its records (erased is then False)
+
+
+def subject_holds(
+    session: Session, cfg: RetentionConfig, catalog: Catalog, subject_id: uuid.UUID, now: datetime
+) -> list[Hold]:
+    """The holds in force on any of the subject's records."""
+    newest = session.execute(
+        select(Record.collection, func.max(Record.created_at))
+        .where(col(Record.subject_id) == subject_id)
+        .group_by(Record.collection)
+    ).all()
+    found: dict[str, Hold] = {}
+    for collection, created in newest:
+        created = created if created.tzinfo else created.replace(tzinfo=now.tzinfo)
+        for hold, cut in hold_gate(cfg, catalog, collection, now).holds:
+            if cut is None or created > cut:
+                found[hold.id] = hold
+    return [found[k] for k in sorted(found)]
+
+
+def erase_subject(
+    session: Session,
+    rt: Runtime,
+    ctx: RequestContext,
+    *,
+    subject_id: uuid.UUID,
+    catalog: Catalog,
+    now: datetime,
+    reason: str,
+) -> Erased:
+    """Delete the subject's unheld records; with none held, the subject and its DEK too."""
+    holds = subject_holds(session, rt.retention, catalog, subject_id, now)
+    deleted = 0
+    collections = session.execute(
+        select(Record.collection).where(col(Record.subject_id) == subject_id).distinct()
+    ).scalars()
+    for collection in list(collections):
+        gate = hold_gate(rt.retention, catalog, collection, now)
+        where = [
+            col(Record.subject_id) == subject_id,
+            col(Record.collection) == collection,
+            gate.free_clause(Record.created_at),
+        ]
+        ids = select(Record.id).where(*where)
+        session.execute(delete(BlindIndexEntry).where(col(BlindIndexEntry.record_id).in_(ids)))
+        deleted += max(session.execute(delete(Record).where(*where)).rowcount, 0)  # type: ignore[attr-defined]
+    erased = not holds
+    if erased:
+        # With the row goes the wrapped DEK; consent history and the rest cascade.
+        session.execute(delete(Subject).where(col(Subject.id) == subject_id))
+    audit.append(
+        session,
+        ctx,
+        action="subject.erase",
+        outcome="ok",
+        subject_id=subject_id,
+        reason=(reason if erased else f"{reason} held:{','.join(h.id for h in holds)}")[:500],
+    )
+    return Erased(erased=erased, records_deleted=deleted, holds=tuple(holds))
+
+
+# The integrator points this at the erasure domain's erase_subject (same keyword arguments).
+ERASER: Callable[..., Erased] = erase_subject
+
+
+def candidate_subjects(
+    session: Session,
+    policy: Policy,
+    catalog: Catalog,
+    now: datetime,
+    *,
+    after: Any = None,
+    limit: int | None = None,
+) -> list[uuid.UUID]:
+    """Subjects with a record in scope whose trigger is past the policy's period."""
+    cutoff = policy.cutoff(now)
+    found: set[uuid.UUID] = set()
+    for collection in policy_collections(policy, catalog):
+        q = select(Record.subject_id).where(*candidates(policy, catalog, collection, cutoff))
+        if after is not None:
+            q = q.where(col(Record.subject_id) > after)
+        q = q.distinct().order_by(col(Record.subject_id))
+        if limit is not None:
+            q = q.limit(limit)
+        found.update(session.execute(q).scalars())
+    ordered = sorted(found)
+    return ordered[:limit] if limit is not None else ordered
+
+
+def _batches(
+    rt: Runtime, policy: Policy, catalog: Catalog, now: datetime, size: int
+) -> Iterator[list[uuid.UUID]]:
+    after = None
+    while True:
+        with new_session(rt.engine) as session:
+            ids = candidate_subjects(session, policy, catalog, now, after=after, limit=size)
+        if not ids:
+            return
+        after = ids[-1]
+        yield ids
+
+
+def purge_subjects(
+    rt: Runtime,
+    ctx: RequestContext,
+    policy: Policy,
+    catalog: Catalog,
+    *,
+    now: datetime,
+    run_id: uuid.UUID | None,
+    batch: int,
+    progress: Callable[[str, int], None] | None,
+) -> int:
+    """Erase every expired subject of an erase_subject policy, one transaction per batch."""
+    from privacy.retention.service import record_batch
+
+    done = 0
+    for ids in _batches(rt, policy, catalog, now, batch):
+        with new_session(rt.engine) as session:
+            erased = []
+            for subject_id in ids:
+                got = ERASER(
+                    session,
+                    rt,
+                    ctx,
+                    subject_id=subject_id,
+                    catalog=catalog,
+                    now=now,
+                    reason=f"retention policy:{policy.id}",
+                )
+                if got.erased:
+                    erased.append(subject_id)
+            if erased:
+                record_batch(
+                    session, ctx, policy, collection=None, count=len(erased), run_id=run_id
+                )
+            session.commit()
+        for subject_id in erased:
+            rt.keyring.forget(key_context(subject_id))
+        done += len(erased)
+        if progress and erased:
+            progress(policy.id, len(erased))
+    return done

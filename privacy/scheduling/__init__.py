@@ -1,0 +1,1 @@
+"""Scheduled-job bookkeeping: the record of each run and `GET /v1/jobs`."""

@@ -1,5 +1,6 @@
-"""Scheduled work (retention purge, key rotation, audit sealing, reports).
+"""Scheduled work: retention purge, key rotation, audit sealing, reports.
 
-Jobs call `privacy` services, never its routers. KEK rotation is available today as
-`privacy keys rotate` (privacy.keys.rotation); the scheduler comes with the retention issue.
+Jobs call `privacy` services, never its routers. `jobs.scheduler` triggers them (inside
+`privacy serve` on the embedded default, or in `privacy worker`); the table of jobs is
+`privacy.scheduling.registry`, and every run goes through `privacy.scheduling.service`.
 """

@@ -43,3 +43,9 @@ def run(rt: Runtime, *, force: bool = False) -> SealOutcome:
         outcome.purged,
     )
     return outcome
+
+
+def run_job(rt: Runtime, job_run: object) -> dict[str, int | None]:
+    """The scheduler's entry point (see privacy.scheduling.registry)."""
+    out = run(rt)
+    return {"checkpoint": out.checkpoint, "sealed_seq": out.sealed_seq, "purged": out.purged}

@@ -23,7 +23,9 @@ from privacy.keys.router import router as keys_router
 from privacy.metrics import Metrics
 from privacy.middleware import EdgeMiddleware
 from privacy.ops.router import router as ops_router
+from privacy.retention.router import router as retention_router
 from privacy.runtime import Runtime, build_runtime
+from privacy.scheduling.router import router as jobs_router
 from privacy.subjects.router import router as subjects_router
 
 log = logging.getLogger("privacy.app")
@@ -40,9 +42,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime or build_runtime(settings)
         app.state.audit_worker = AuditWorker(app.state.runtime, metrics=metrics)
         app.state.audit_worker.start()
+        scheduler = _start_scheduler(app.state.runtime) if settings.runs_scheduler else None
         try:
             yield
         finally:
+            if scheduler is not None:
+                from jobs.scheduler import stop
+
+                stop(scheduler)
             app.state.audit_worker.stop()
             if owned:
                 app.state.runtime.close()
@@ -67,6 +74,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         consent_router,
         keys_router,
         audit_router,
+        retention_router,
+        jobs_router,
     )
     for router in routers:
         app.include_router(router)
@@ -78,6 +87,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _start_scheduler(rt: Runtime) -> Any:
+    from jobs.scheduler import start
+
+    return start(rt)
 
 
 def _live_metrics(app: FastAPI) -> Iterator[Any]:

@@ -232,6 +232,39 @@ def retention_policies() -> None:
     retention_cli.show_policies(cfg, Console())  # type: ignore[arg-type]
 
 
+@retention_app.command("purge")
+def retention_purge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would go and what holds keep.")
+    ] = False,
+) -> None:
+    """Run the retention purge now (exit 3 if it is running elsewhere)."""
+    from privacy.retention import cli as retention_cli
+
+    settings = _settings()
+    _logging(settings)
+    _retention_file(settings)
+    raise typer.Exit(retention_cli.purge(settings, console, dry_run=dry_run))
+
+
+@app.command()
+def worker() -> None:
+    """Run the scheduled jobs alone (for deployments with several API replicas)."""
+    from jobs.scheduler import run_forever
+    from privacy.runtime import build_runtime
+
+    settings = _settings()
+    _logging(settings)
+    _retention_file(settings)
+    rt = build_runtime(settings)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    console.print("[green]privacy worker: running the scheduled jobs[/green]")
+    try:
+        run_forever(rt)
+    finally:
+        rt.close()
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console

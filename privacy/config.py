@@ -151,6 +151,26 @@ class Settings(BaseSettings):
         description="TOML file of retention policies and legal holds (see DATA_RETENTION.md). "
         "Unset: the shipped defaults. A bad file stops the service at start.",
     )
+    scheduler: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Run the scheduled jobs inside `privacy serve`. `auto`: only on the "
+        "embedded default (one machine); with several replicas run `privacy worker` instead.",
+    )
+    retention_schedule: str | None = Field(
+        "0 3 * * *",
+        description="When the retention purge runs: a crontab line in UTC, or `every N` "
+        "seconds. Empty: never (run `privacy retention purge`).",
+    )
+    key_rotation_schedule: str | None = Field(
+        None,
+        description="When the KEK is rotated and every DEK rewrapped (crontab line, UTC). "
+        "Unset: only on demand (`privacy keys rotate`).",
+    )
+    report_schedule: str | None = Field(
+        "0 5 1 * *",
+        description="When the retention report and the record of processing are written to "
+        "`$PRIVACY_DATA_DIR/reports/` (crontab line, UTC). Empty: never.",
+    )
 
     @property
     def embedded_vault(self) -> bool:
@@ -161,6 +181,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'privacy.db').resolve()}"
+
+    @property
+    def runs_scheduler(self) -> bool:
+        """Whether `privacy serve` runs the scheduled jobs itself."""
+        return self.scheduler == "on" or (self.scheduler == "auto" and self.embedded_vault)
 
     @property
     def is_sqlite(self) -> bool:
@@ -179,6 +204,8 @@ class Settings(BaseSettings):
                 "PRIVACY_VAULT_ADDR is set but no credentials: set PRIVACY_VAULT_TOKEN "
                 "or PRIVACY_VAULT_ROLE_ID and PRIVACY_VAULT_SECRET_ID"
             )
+        for name in ("retention_schedule", "key_rotation_schedule", "report_schedule"):
+            _check_schedule(name, getattr(self, name))
         if self.env == "production":
             self._enforce_production()
         return self
@@ -205,6 +232,28 @@ class Settings(BaseSettings):
             problems.append("the database must not live in /tmp or in memory")
         if problems:
             raise ValueError("production settings refused: " + "; ".join(problems))
+
+
+def _check_schedule(name: str, value: str | None) -> None:
+    """A schedule is a crontab line (UTC) or `every N` seconds; refuse anything else at start."""
+    if not value:
+        return
+    if value.startswith("every "):
+        try:
+            ok = float(value.removeprefix("every ").rstrip("s")) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"PRIVACY_{name.upper()}: `every N` needs a positive number of seconds"
+            )
+        return
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"PRIVACY_{name.upper()}: not a crontab line ({exc})") from None
 
 
 @lru_cache

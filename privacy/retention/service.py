@@ -352,3 +352,40 @@ def _count_subjects(
         else:
             out.purged += 1
     return out
+
+
+def summary(report: PurgeReport) -> dict[str, Any]:
+    """Counts for the job-run record."""
+    return {
+        "matched": sum(p.matched for p in report.policies),
+        "purged": report.purged,
+        "held": sum(p.held for p in report.policies),
+        "policies": len(report.policies),
+        "policies_failed": sum(1 for p in report.policies if p.error),
+    }
+
+
+def run_purge(
+    rt: Runtime,
+    ctx: RequestContext,
+    *,
+    dry_run: bool = False,
+    started_by: str = "api",
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    on_start: Callable[[str, int], None] | None = None,
+) -> PurgeReport:
+    """Purge now, under the job's lock and recorded as a run of `retention-purge` (a dry run
+    needs neither). Raises JobAlreadyRunning while another process purges."""
+    if dry_run:
+        return purge(rt, ctx, dry_run=True, now=now, on_start=on_start)
+    from privacy.scheduling.service import run_recorded
+
+    done: list[PurgeReport] = []
+
+    def job(rt: Runtime, run: Any) -> dict[str, Any]:
+        done.append(purge(rt, ctx, now=now, run_id=run.id, progress=progress, on_start=on_start))
+        return summary(done[0])
+
+    run_recorded(rt, "retention-purge", job, started_by=started_by, raise_errors=True)
+    return done[0]

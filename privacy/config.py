@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         description="TOML file of retention policies and legal holds (see DATA_RETENTION.md). "
         "Unset: the shipped defaults. A bad file stops the service at start.",
     )
+    retention_batch_size: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="Records purged per transaction (each batch gets one audit entry).",
+    )
     scheduler: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Run the scheduled jobs inside `privacy serve`. `auto`: only on the "

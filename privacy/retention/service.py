@@ -84,13 +84,14 @@ def purge(
     *,
     dry_run: bool = False,
     now: datetime | None = None,
-    batch: int = BATCH,
+    batch: int | None = None,
     run_id: uuid.UUID | None = None,
     progress: Progress | None = None,
     on_start: Callable[[str, int], None] | None = None,
 ) -> PurgeReport:
     """Apply every policy. One policy's failure is reported and does not stop the others."""
     now = as_utc(now or utcnow())
+    batch = batch or rt.settings.retention_batch_size
     with new_session(rt.engine) as session:
         catalog = load_catalog(session)
     outcomes = []

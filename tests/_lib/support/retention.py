@@ -139,3 +139,34 @@ def set_consent(
 def count(rt: Runtime, sql: str, **params: object) -> int:
     with rt.engine.connect() as conn:
         return int(conn.execute(text(sql), params).scalar_one())
+
+
+def subprocess_env(rt: Runtime, **extra: str) -> dict[str, str]:
+    """Environment for a `privacy` child process sharing this runtime's database and Vault."""
+    import os
+
+    s = rt.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVACY_")}
+    env.update(
+        {
+            "PRIVACY_DATA_DIR": str(s.data_dir),
+            "PRIVACY_DATABASE_URL": rt.engine.url.render_as_string(hide_password=False),
+            "PRIVACY_VAULT_ADDR": s.vault_addr or "",
+            "PRIVACY_VAULT_TOKEN": s.vault_token.get_secret_value() if s.vault_token else "",
+            "PRIVACY_KEK_NAME": s.kek_name,
+            "PRIVACY_SERVICE_KEY_NAME": s.service_key_name,
+            "PRIVACY_AUTO_MIGRATE": "false",
+            "PRIVACY_BCRYPT_ROUNDS": "4",
+            "PRIVACY_LOG_LEVEL": "WARNING",
+            "PRIVACY_REPORT_SCHEDULE": "",
+            "PRIVACY_AUDIT_SEAL_INTERVAL": "0",
+            "PRIVACY_AUDIT_CHAIN_INTERVAL": "0",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def write_policies(path, toml: str) -> str:  # type: ignore[no-untyped-def]
+    path.write_text(toml)
+    return str(path)

@@ -150,10 +150,14 @@ def keys_rotate(
     keep_old: Annotated[
         bool, typer.Option(help="Do not raise min_decryption_version afterwards.")
     ] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Finish an interrupted rotation instead of rotating again.")
+    ] = False,
 ) -> None:
     """Rotate the KEK and rewrap every DEK inside Vault (resumable)."""
     from privacy.keys import rotation
     from privacy.runtime import build_runtime
+    from privacy.scheduling.service import JobAlreadyRunning
 
     settings = _settings()
     _logging(settings)
@@ -163,9 +167,16 @@ def keys_rotate(
         before = rotation.status(rt)
         with _progress() as bar:
             task = bar.add_task("rewrapping DEKs", total=before.subjects_total)
-            st = rotation.rotate(
-                rt, retire_old=not keep_old, progress=lambda n: bar.advance(task, n)
+            st = rotation.run(
+                rt,
+                resume=resume,
+                retire_old=not keep_old,
+                started_by="cli",
+                progress=lambda n: bar.advance(task, n),
             )
+    except JobAlreadyRunning as exc:
+        console.print(f"[yellow]{exc.detail}[/yellow]")
+        raise typer.Exit(3) from None
     finally:
         rt.close()
     console.print(

@@ -157,6 +157,13 @@ class Settings(BaseSettings):
         le=10_000,
         description="Records purged per transaction (each batch gets one audit entry).",
     )
+    rewrap_batch_size: int = Field(
+        100,
+        ge=1,
+        le=250,
+        description="Wrapped DEKs sent to Vault per rewrap call and committed per transaction "
+        "during a key rotation (OpenBao refuses very large batches).",
+    )
     scheduler: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Run the scheduled jobs inside `privacy serve`. `auto`: only on the "

@@ -23,6 +23,7 @@ from privacy.keys.router import router as keys_router
 from privacy.metrics import Metrics
 from privacy.middleware import EdgeMiddleware
 from privacy.ops.router import router as ops_router
+from privacy.reports.router import router as reports_router
 from privacy.retention.router import router as retention_router
 from privacy.runtime import Runtime, build_runtime
 from privacy.scheduling.router import router as jobs_router
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         keys_router,
         audit_router,
         retention_router,
+        reports_router,
         jobs_router,
     )
     for router in routers:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import col, select
 
 import kms
@@ -118,19 +118,28 @@ def rewrap_pending(
             if not rows:
                 return done
             after = rows[-1][0]
+            pairs = [
+                {"sid": sid, "old": old, "new": new} for (sid, old), new in _rewrap_rows(rt, rows)
+            ]
+            # One executemany; a row changed meanwhile (erased, or rewrapped by another
+            # process) no longer matches `old` and is left alone.
             changed = 0
-            for (sid, old), new in _rewrap_rows(rt, rows):
-                res = session.execute(
-                    update(Subject)
-                    .where(col(Subject.id) == sid, col(Subject.wrapped_dek) == old)
-                    .values(wrapped_dek=new)
-                )
-                changed += max(res.rowcount, 0)  # type: ignore[attr-defined]
+            if pairs:
+                res = session.connection().execute(_REWRAP_UPDATE, pairs)
+                changed = res.rowcount if res.rowcount >= 0 else len(pairs)  # type: ignore[attr-defined]
             session.commit()
         done += changed
         if progress:
             progress(changed)
         log.info("rewrapped %d subject keys (%d so far)", changed, done)
+
+
+_T = Subject.__table__  # type: ignore[attr-defined]
+_REWRAP_UPDATE = (
+    update(_T)
+    .where(_T.c.id == bindparam("sid"), _T.c.wrapped_dek == bindparam("old"))
+    .values(wrapped_dek=bindparam("new"))
+)
 
 
 def _rewrap_rows(rt: Runtime, rows: list[Any]) -> list[tuple[Any, str]]:

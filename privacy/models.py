@@ -3,10 +3,11 @@
 from sqlmodel import SQLModel
 
 from privacy.audit.models import AuditEntry
-from privacy.auth.models import App, User
+from privacy.auth.models import App, BrowserSession, RecoveryCode, RefreshToken, RevokedToken, User
 from privacy.catalog.models import Collection, Purpose
 from privacy.consent.models import ConsentEvent, ConsentState, ConsentText, Objection, Restriction
 from privacy.keys.models import ServiceKey
+from privacy.security.models import IpBlock
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
 
 metadata = SQLModel.metadata
@@ -15,14 +16,19 @@ __all__ = [
     "App",
     "AuditEntry",
     "BlindIndexEntry",
+    "BrowserSession",
     "Collection",
     "ConsentEvent",
     "ConsentState",
     "ConsentText",
+    "IpBlock",
     "Objection",
     "Purpose",
     "Record",
+    "RecoveryCode",
+    "RefreshToken",
     "Restriction",
+    "RevokedToken",
     "ServiceKey",
     "Subject",
     "User",

@@ -86,7 +86,13 @@ class Guard:
         """Count a refused request from `ip`; True when it should now be blocked."""
         if not ip:
             return False
-        return not self._call(lambda: self.limiter.hit(self.violations, "violations", ip))
+        # Blocked at the threshold-th violation: after this hit, no allowance is left.
+        return not self._call(
+            lambda: (
+                self.limiter.hit(self.violations, "violations", ip)
+                and self.limiter.test(self.violations, "violations", ip)
+            )
+        )
 
     def clear_violations(self, ip: str) -> None:
         self._call(lambda: self.limiter.clear(self.violations, "violations", ip))

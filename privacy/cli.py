@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,6 +61,13 @@ def serve(
 
     settings = _settings()
     _logging(settings)
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        console.print("[red]TLS needs both --ssl-certfile and --ssl-keyfile[/red]")
+        raise typer.Exit(2)
+    for tls_file in (ssl_certfile, ssl_keyfile):
+        if tls_file and not Path(tls_file).is_file():
+            console.print(f"[red]no such file: {tls_file}[/red]")
+            raise typer.Exit(2)
     if settings.embedded_vault and workers > 1:
         console.print("[red]the embedded OpenBao supports one worker; set PRIVACY_VAULT_ADDR[/red]")
         raise typer.Exit(2)

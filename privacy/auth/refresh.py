@@ -98,19 +98,31 @@ def deny(session: Session, *, jti: str, expires_at: datetime) -> None:
         session.add(RevokedToken(jti=jti, expires_at=expires_at))
 
 
-def purge_expired(session: Session, now: datetime | None = None) -> int:
-    """Delete deny-list entries, refresh tokens and browser sessions past their end.
+def purge_expired(
+    session: Session, now: datetime | None = None, *, session_idle_timeout: int | None = None
+) -> int:
+    """Delete deny-list entries, refresh tokens, browser sessions and IP blocks past their
+    end (browser sessions also after `session_idle_timeout` seconds unused, when given).
 
-    For the scheduler; returns how many rows went. An expired access token fails its own
-    `exp` check, so its deny-list entry is no longer needed.
+    For the scheduler, in the caller's transaction; returns how many rows went. An expired
+    access token fails its own `exp` check, so its deny-list entry is no longer needed.
     """
+    from privacy.security.models import IpBlock
+
     now = now or utcnow()
     n = 0
     for model, column in (
         (RevokedToken, RevokedToken.expires_at),
         (RefreshToken, RefreshToken.expires_at),
         (BrowserSession, BrowserSession.expires_at),
+        (IpBlock, IpBlock.expires_at),
     ):
         result = session.exec(delete(model).where(col(column) <= now))  # type: ignore[call-overload]
+        n += result.rowcount or 0
+    if session_idle_timeout is not None:
+        cutoff = now - timedelta(seconds=session_idle_timeout)
+        result = session.exec(
+            delete(BrowserSession).where(col(BrowserSession.last_seen_at) <= cutoff)  # type: ignore[call-overload]
+        )
         n += result.rowcount or 0
     return n

@@ -75,11 +75,3 @@ def resolve(session: Session, rt: Runtime, sid: str):  # type: ignore[no-untyped
 def check_csrf(csrf_hash: str, presented: str | None) -> None:
     if not presented or not hmac.compare_digest(_h(presented), csrf_hash):
         raise Forbidden("a state-changing request with the session cookie needs X-CSRF-Token")
-
-
-def purge_idle(session: Session, *, idle_seconds: int, now: datetime | None = None) -> int:
-    cutoff = (now or utcnow()) - timedelta(seconds=idle_seconds)
-    result = session.exec(
-        delete(BrowserSession).where(col(BrowserSession.last_seen_at) <= cutoff)  # type: ignore[call-overload]
-    )
-    return result.rowcount or 0

@@ -268,3 +268,24 @@ class TestKeyRotation:
 
 def test_revoked_token_model_is_the_deny_list(runtime):
     assert RevokedToken.__tablename__ == "revoked_tokens"
+
+
+def test_purge_expired_covers_sessions_and_ip_blocks(client, runtime):
+    from privacy.auth import sessions
+    from privacy.auth.models import User
+    from privacy.security import blocks
+
+    make_user(runtime, roles=["dpo"])
+    with new_session(runtime.engine) as s:
+        user = s.exec(__import__("sqlmodel").select(User)).first()
+        sessions.create(s, runtime, user, mfa=False)
+        blocks.block(s, "192.0.2.9", reason="test", seconds=60)
+        s.commit()
+    with new_session(runtime.engine) as s:
+        assert refresh.purge_expired(s, utcnow()) == 0
+        # Idle for a day: gone when the idle timeout is given, though its absolute end is later.
+        idle = refresh.purge_expired(s, utcnow() + timedelta(hours=25), session_idle_timeout=86400)
+        s.commit()
+    assert idle == 2  # the idle session and the IP block (its hour is over)
+    assert count_rows(runtime, "browser_sessions") == 0
+    assert count_rows(runtime, "ip_blocks") == 0

@@ -27,6 +27,8 @@ from privacy.reports.router import router as reports_router
 from privacy.retention.router import router as retention_router
 from privacy.runtime import Runtime, build_runtime
 from privacy.scheduling.router import router as jobs_router
+from privacy.security.install import install as install_security
+from privacy.security.router import router as security_router
 from privacy.subjects.router import router as subjects_router
 
 log = logging.getLogger("privacy.app")
@@ -78,9 +80,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         retention_router,
         reports_router,
         jobs_router,
+        security_router,
     )
     for router in routers:
         app.include_router(router)
+    # Rate limits, IP blocks, trusted proxies and hosts, HTTPS-only, CORS (privacy.security).
+    install_security(app, settings, metrics)
     # Outside Starlette's ServerErrorMiddleware too, so that the 500 it renders for an
     # unexpected crash still gets the request id and the security headers.
     build_stack = app.build_middleware_stack

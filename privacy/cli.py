@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -65,6 +66,13 @@ def serve(
     settings = _settings()
     _logging(settings)
     _retention_file(settings)
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        console.print("[red]TLS needs both --ssl-certfile and --ssl-keyfile[/red]")
+        raise typer.Exit(2)
+    for tls_file in (ssl_certfile, ssl_keyfile):
+        if tls_file and not Path(tls_file).is_file():
+            console.print(f"[red]no such file: {tls_file}[/red]")
+            raise typer.Exit(2)
     if settings.embedded_vault and workers > 1:
         console.print("[red]the embedded OpenBao supports one worker; set PRIVACY_VAULT_ADDR[/red]")
         raise typer.Exit(2)
@@ -110,39 +118,32 @@ def create_admin(
 
     from privacy.auth.schemas import UserCreate
     from privacy.auth.service import create_user
-    from privacy.db import make_engine, new_session
+    from privacy.db import new_session
     from privacy.errors import PrivacyError
-    from privacy.migrations.run import upgrade
+    from privacy.runtime import build_runtime
 
     settings = _settings()
     if sys.stdin.isatty():
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    engine = make_engine(settings.effective_database_url)
-    if settings.should_migrate:
-        upgrade(engine)
     try:
         data = UserCreate(email=email, password=password, roles=["admin"])
-        with new_session(engine) as session:
-            user = create_user(session, _PasswordOnly(settings), None, data=data)
-            session.commit()
     except ValidationError as exc:
         console.print(f"[red]invalid input:[/red] {_explain(exc)}")
         raise typer.Exit(2) from None
+    # The runtime (Vault and the database) unwraps the password pepper.
+    rt = build_runtime(settings)
+    try:
+        with new_session(rt.engine) as session:
+            user = create_user(session, rt, None, data=data)
+            session.commit()
     except PrivacyError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from None
     finally:
-        engine.dispose()
+        rt.close()
     console.print(f"[green]admin created:[/green] {user.id}")
-
-
-class _PasswordOnly:
-    """What create_user needs from a runtime, without connecting to Vault."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
 
 
 @keys_app.command("rotate")
@@ -184,6 +185,22 @@ def keys_rotate(
         f"{st.subjects_total} DEKs rewrapped; min_decryption_version "
         f"{st.min_decryption_version}[/green]"
     )
+
+
+@keys_app.command("rotate-token-key")
+def keys_rotate_token_key() -> None:
+    """Sign access tokens with a new key; tokens signed with the previous key keep working
+    until they expire, older keys stop verifying."""
+    from privacy.auth import keyring
+    from privacy.runtime import build_runtime
+
+    settings = _settings()
+    rt = build_runtime(settings)
+    try:
+        kid = keyring.rotate(rt.engine, rt.transit, vault_key=settings.service_key_name)
+    finally:
+        rt.close()
+    console.print(f"[green]token-signing key is now {kid}; replicas switch within a minute[/green]")
 
 
 @audit_app.command("verify")

@@ -185,6 +185,80 @@ class Settings(BaseSettings):
         "`$PRIVACY_DATA_DIR/reports/` (crontab line, UTC). Empty: never.",
     )
 
+    # --- identity, tokens, abuse limits and transport (privacy.auth, privacy.security) ---
+    refresh_token_ttl: int = Field(
+        7 * 86400,
+        ge=300,
+        description="Absolute lifetime of a refresh-token family, seconds (rotation never "
+        "extends it).",
+    )
+    password_min_length: int = Field(8, ge=8, le=128, description="Shortest password accepted.")
+    password_require_upper: bool = Field(True, description="Passwords need an upper-case letter.")
+    password_require_lower: bool = Field(True, description="Passwords need a lower-case letter.")
+    password_require_digit: bool = Field(True, description="Passwords need a digit.")
+    password_require_special: bool = Field(
+        True, description="Passwords need a character that is neither a letter nor a digit."
+    )
+    password_reject_common: bool = Field(
+        True,
+        description="Refuse passwords from the common-password list (zxcvbn's 30,000 most "
+        "used), also when only decorated with digits or symbols.",
+    )
+    mfa_required_roles: str = Field(
+        "admin,dpo",
+        description="Comma-separated roles that must enrol TOTP; until they do, their tokens "
+        "can only enrol.",
+    )
+    totp_issuer: str = Field("Privacy Vault", description="Issuer shown in authenticator apps.")
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL (redis://host:6379/0) for rate-limit counters shared by "
+        "replicas. Unset: counters in memory.",
+    )
+    login_rate_limit: str = Field(
+        "5/15 minutes",
+        description="Failed logins allowed per account and per client IP (limits notation).",
+    )
+    api_rate_limit: str = Field(
+        "100/minute",
+        description="Requests per principal (limits notation); an app's own `rate_limit` "
+        "overrides it.",
+    )
+    ip_block_threshold: int = Field(
+        10, ge=1, description="Rate-limit violations from one IP that get it blocked."
+    )
+    ip_block_window: int = Field(
+        3600, ge=1, description="Seconds over which violations are counted for blocking."
+    )
+    ip_block_duration: int = Field(3600, ge=1, description="Seconds an IP block lasts.")
+    ip_block_refresh: float = Field(
+        5.0, ge=0, description="Seconds a replica caches the list of blocked IPs."
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For "
+        "and X-Forwarded-Proto are believed. Empty: none.",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to call the API from a browser. "
+        "Empty: no cross-origin access.",
+    )
+    trusted_hosts: str = Field(
+        "*", description="Comma-separated Host names the API answers to (`*`: any)."
+    )
+    session_idle_timeout: int = Field(
+        86400, ge=60, description="Browser sessions end after this many idle seconds."
+    )
+    session_max_age: int = Field(
+        7 * 86400, ge=60, description="Absolute lifetime of a browser session, seconds."
+    )
+
+    @staticmethod
+    def split(value: str) -> list[str]:
+        """A comma-separated setting as a list of its non-empty items."""
+        return [item.strip() for item in value.split(",") if item.strip()]
+
     @property
     def embedded_vault(self) -> bool:
         return not self.vault_addr
@@ -221,7 +295,26 @@ class Settings(BaseSettings):
             _check_schedule(name, getattr(self, name))
         if self.env == "production":
             self._enforce_production()
+        self._check_security()
         return self
+
+    def _check_security(self) -> None:
+        import ipaddress
+
+        from limits import parse
+
+        for name in ("login_rate_limit", "api_rate_limit"):
+            try:
+                parse(getattr(self, name))
+            except ValueError:
+                raise ValueError(
+                    f"PRIVACY_{name.upper()} is not a rate limit such as 100/minute"
+                ) from None
+        for net in self.split(self.trusted_proxies):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"PRIVACY_TRUSTED_PROXIES: {net!r} is not an IP or CIDR") from None
 
     def _enforce_production(self) -> None:
         problems = []

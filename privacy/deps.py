@@ -38,7 +38,7 @@ def get_settings_dep(rt: RuntimeDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_session(rt: RuntimeDep) -> Iterator[Session]:
+def get_session(request: Request, rt: RuntimeDep) -> Iterator[Session]:
     """One transaction per request: committed when the route returns, rolled back on error.
 
     A refused request rolls back everything it did, then records the refusal (errors carry
@@ -58,9 +58,14 @@ def get_session(rt: RuntimeDep) -> Iterator[Session]:
             ) from None
     except PrivacyError as exc:
         session.rollback()
-        if exc.audit is not None:
+        from privacy.security.service import after_refusal
+
+        # Security counters; a 429 may also block the client IP (rows added to `session`).
+        blocked = after_refusal(request, session, exc)
+        if exc.audit is not None or blocked:
             try:
-                audit.append_event(session, exc.audit)
+                if exc.audit is not None:
+                    audit.append_event(session, exc.audit)
                 session.commit()
             except SQLAlchemyError:
                 session.rollback()
@@ -83,7 +88,15 @@ _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/*
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    # Set by privacy.security.gate: the peer, or the client a trusted proxy forwarded for.
+    ip = getattr(request.state, "client_ip", None)
+    if ip is None and request.client:
+        ip = request.client.host
+    return ip
+
+
+# What a user whose role requires MFA may do before enrolling.
+MFA_ENROL_PATHS = {"/v1/auth/mfa/totp", "/v1/auth/mfa/totp/confirm", "/v1/auth/logout"}
 
 
 def get_principal(
@@ -92,15 +105,38 @@ def get_principal(
     rt: RuntimeDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if creds is None or creds.scheme.lower() != "bearer":
-        raise Unauthorized("a bearer access token is required")
+    from privacy.auth import sessions as browser
     from privacy.auth.service import resolve_principal
+    from privacy.security.errors import TooManyRequests
 
-    principal = resolve_principal(session, rt, creds.credentials)
+    cookie = request.cookies.get(browser.COOKIE)
+    if creds is not None and creds.scheme.lower() == "bearer":
+        resolved = resolve_principal(session, rt, creds.credentials)
+    elif creds is None and cookie:
+        resolved = browser.resolve(session, rt, cookie)
+        if request.method not in browser.SAFE_METHODS:
+            browser.check_csrf(resolved.claims["csrf_hash"], request.headers.get("x-csrf-token"))
+    else:
+        raise Unauthorized("a bearer access token is required")
     # End the read-only lookup so that its connection goes back to the pool: on SQLite
     # there is one, and work that opens its own transactions (key rotation) needs it.
     session.commit()
+    principal = resolved.principal
     request.state.principal = principal
+    request.state.claims = resolved.claims
+    ctx = RequestContext(principal, getattr(request.state, "request_id", None), client_ip(request))
+    if resolved.restriction == "enrol" and request.url.path not in MFA_ENROL_PATHS:
+        err = Forbidden(
+            "your role requires MFA: enrol TOTP (POST /v1/auth/mfa/totp), then sign in "
+            "again with a code"
+        )
+        err.audit = audit.event(ctx, action="authz.mfa", outcome="denied", reason="mfa_enrol")
+        raise err
+    wait = request.app.state.guard.api_hit(principal.label, resolved.rate_limit)
+    if wait is not None:
+        err = TooManyRequests("too many requests; slow down", retry_after=wait)
+        err.audit = audit.event(ctx, action="security.rate_limit", outcome="denied", reason="api")
+        raise err
     return principal
 
 

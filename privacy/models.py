@@ -3,12 +3,13 @@
 from sqlmodel import SQLModel
 
 from privacy.audit.models import AuditEntry
-from privacy.auth.models import App, User
+from privacy.auth.models import App, BrowserSession, RecoveryCode, RefreshToken, RevokedToken, User
 from privacy.catalog.models import Collection, Purpose
 from privacy.consent.models import ConsentEvent, ConsentState, ConsentText, Objection, Restriction
 from privacy.keys.models import ServiceKey
 from privacy.retention.models import RetentionPurge
 from privacy.scheduling.models import JobRun
+from privacy.security.models import IpBlock
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
 
 metadata = SQLModel.metadata
@@ -17,16 +18,21 @@ __all__ = [
     "App",
     "AuditEntry",
     "BlindIndexEntry",
+    "BrowserSession",
     "Collection",
     "ConsentEvent",
     "ConsentState",
     "ConsentText",
     "JobRun",
+    "IpBlock",
     "Objection",
     "Purpose",
     "Record",
+    "RecoveryCode",
+    "RefreshToken",
     "Restriction",
     "RetentionPurge",
+    "RevokedToken",
     "ServiceKey",
     "Subject",
     "User",

@@ -71,6 +71,8 @@ def test_embedded_service_keeps_data_across_restart(tmp_path: Path) -> None:
         "PRIVACY_DATA_DIR": str(data_dir),
         "PRIVACY_EMBEDDED_VAULT_PORT": str(free_port()),
         "PRIVACY_BCRYPT_ROUNDS": "4",
+        # The admin signs in with a password alone here (MFA is tested in tests/privacy/auth).
+        "PRIVACY_MFA_REQUIRED_ROLES": "",
     }
     made = subprocess.run(
         [_privacy_bin(), "create-admin", "--email", "root@example.org"],

@@ -1,4 +1,4 @@
-"""Users, apps and tokens. The next hardening pass (refresh, MFA, limits) builds on this."""
+"""Users, apps, sign-in and tokens: passwords, MFA, refresh families, lock-outs."""
 
 from __future__ import annotations
 
@@ -6,39 +6,59 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from typing import Literal
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
 
+from sqlalchemy import exists
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from privacy.audit import service as audit
-from privacy.auth import passwords, tokens
-from privacy.auth.models import App, User
+from privacy.auth import keyring, mfa, passwords, refresh, servicekeys, tokens
+from privacy.auth.models import App, RevokedToken, User
 from privacy.auth.schemas import AppCreate, TokenResponse, UserCreate
+from privacy.config import Settings
 from privacy.context import Principal, RequestContext
-from privacy.errors import Conflict, InvalidData, Unauthorized
-from privacy.keys.service import TOKEN_SIGNING_KEY
+from privacy.db import utcnow
+from privacy.errors import Conflict, InvalidData, NotFound, Unauthorized
 from privacy.runtime import Runtime
+from privacy.security.errors import TooManyRequests
+from privacy.security.limiter import Guard
 
 
 def _secret_hash(secret: str) -> str:
+    # SHA-256 of a 256-bit random secret: a slow hash adds nothing against guessing a value
+    # of that entropy, and would cost ~200 ms of CPU on every token request.
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_password_policy(password: str, settings: Settings) -> None:
+    unmet = passwords.policy_violations(password, settings)
+    if unmet:
+        raise InvalidData(
+            "the password does not meet the policy: needs " + ", ".join(unmet),
+            unmet_rules=unmet,
+        )
+
+
+def hash_password(rt: Runtime, password: str) -> str:
+    pepper = servicekeys.key(rt, servicekeys.PASSWORD_PEPPER)
+    return passwords.hash_password(password, pepper=pepper, rounds=rt.settings.bcrypt_rounds)
 
 
 def create_user(
     session: Session, rt: Runtime, ctx: RequestContext | None, *, data: UserCreate
 ) -> User:
-    unmet = passwords.policy_violations(data.password)
-    if unmet:
-        raise InvalidData("the password does not meet the policy: needs " + ", ".join(unmet))
+    check_password_policy(data.password, rt.settings)
+    # Hash before the first query: on SQLite the session then holds the one connection,
+    # and unwrapping the pepper for the first time needs it.
+    password_hash = hash_password(rt, data.password)
     email = data.email.lower()
     if session.exec(select(User).where(User.email == email)).first():
         raise Conflict("a user with this e-mail address exists")
-    user = User(
-        email=email,
-        password_hash=passwords.hash_password(data.password, rounds=rt.settings.bcrypt_rounds),
-        roles=sorted(set(data.roles)),
-    )
+    user = User(email=email, password_hash=password_hash, roles=sorted(set(data.roles)))
     session.add(user)
     try:
         session.flush()
@@ -53,28 +73,139 @@ def list_users(session: Session) -> list[User]:
     return list(session.exec(select(User).order_by(User.email)).all())
 
 
-def login(
-    session: Session, rt: Runtime, ctx: RequestContext, *, email: str, password: str
-) -> TokenResponse:
-    user = session.exec(select(User).where(User.email == email.lower())).first()
-    ok = passwords.verify_password(password, user.password_hash if user else None)
-    if not ok or user is None or not user.is_active:
-        err = Unauthorized("wrong e-mail address or password")
-        # Name the account (by id, never the address) so that the monitor counts failures
-        # per account; unknown addresses stay anonymous and count per client IP.
-        err.audit = audit.event(
-            _as(ctx, "user", str(user.id)) if user else ctx,
-            action="auth.login",
-            outcome="denied",
-            reason="bad_credentials",
+def _account_key(email: str) -> str:
+    # The limiter's key for an account: never the address itself (it may sit in Redis).
+    return hashlib.sha256(email.lower().encode()).hexdigest()[:32]
+
+
+def authenticate(
+    session: Session,
+    rt: Runtime,
+    guard: Guard,
+    ctx: RequestContext,
+    *,
+    email: str,
+    password: str,
+    totp: str | None,
+) -> tuple[User, bool]:
+    """Check a user's password (and second factor); returns the user and whether MFA
+    was used. Failed attempts count towards the per-account and per-IP lock-out."""
+    account = _account_key(email)
+    wait = guard.login_blocked(account, ctx.client_ip)
+    if wait is not None:
+        err = TooManyRequests(
+            "too many failed sign-ins for this account or address; try again later",
+            retry_after=wait,
         )
+        err.audit = audit.event(ctx, action="security.lockout", outcome="denied", reason="login")
         raise err
-    audit.append(
-        session,
-        RequestContext(Principal(kind="user", id=str(user.id)), ctx.request_id, ctx.client_ip),
-        action="auth.login",
+    user = session.exec(select(User).where(User.email == email.lower()).with_for_update()).first()
+    pepper = servicekeys.key(rt, servicekeys.PASSWORD_PEPPER)
+    ok = passwords.verify_password(password, user.password_hash if user else None, pepper=pepper)
+    if not ok or user is None or not user.is_active:
+        _login_failed(guard, ctx, account, user, "bad_credentials")
+    assert user is not None
+    used_mfa = False
+    if user.mfa_enabled:
+        if not totp:
+            raise Unauthorized(
+                "this account needs a TOTP code or a recovery code", mfa_required=True
+            )
+        if not mfa.second_factor(session, rt, user, totp):
+            _login_failed(guard, ctx, account, user, "bad_second_factor")
+        used_mfa = True
+    if passwords.needs_rehash(user.password_hash, rounds=rt.settings.bcrypt_rounds):
+        # Old format (SHA-256 pre-hash) or old cost: upgrade now that we hold the password.
+        user.password_hash = hash_password(rt, password)
+    return user, used_mfa
+
+
+def _login_failed(
+    guard: Guard, ctx: RequestContext, account: str, user: User | None, reason: str
+) -> None:
+    guard.login_failed(account, ctx.client_ip)
+    err = Unauthorized(
+        "wrong TOTP or recovery code"
+        if reason == "bad_second_factor"
+        else "wrong e-mail address or password"
     )
-    return _token(rt, sub=str(user.id), kind="user", roles=user.roles)
+    # Name the account (by id, never the address) so that the monitor counts failures
+    # per account; unknown addresses stay anonymous and count per client IP.
+    err.audit = audit.event(
+        _as(ctx, "user", str(user.id)) if user else ctx,
+        action="auth.login",
+        outcome="denied",
+        reason=reason,
+    )
+    raise err
+
+
+def login(
+    session: Session,
+    rt: Runtime,
+    guard: Guard,
+    ctx: RequestContext,
+    *,
+    email: str,
+    password: str,
+    totp: str | None = None,
+) -> TokenResponse:
+    user, used_mfa = authenticate(
+        session, rt, guard, ctx, email=email, password=password, totp=totp
+    )
+    audit.append(session, _as(ctx, "user", str(user.id)), action="auth.login")
+    family = refresh.start_family(
+        session, user_id=user.id, mfa=used_mfa, ttl=rt.settings.refresh_token_ttl
+    )
+    resp = _user_token(session, rt, user, family_id=family.family_id, mfa=used_mfa)
+    resp.refresh_token = family.__dict__["raw"]
+    return resp
+
+
+def refresh_tokens(
+    session: Session, rt: Runtime, ctx: RequestContext, *, raw: str
+) -> TokenResponse:
+    try:
+        result = refresh.rotate(session, raw)
+    except refresh.Reused as reused:
+        # Keep the revocation although the request fails: the caller may be the thief.
+        session.commit()
+        err = Unauthorized("this refresh token was already used; its whole family is revoked")
+        err.audit = audit.event(
+            _as(ctx, "user", str(reused.row.user_id)),
+            action="security.refresh_reuse",
+            outcome="denied",
+            reason=f"family:{reused.row.family_id}",
+        )
+        raise err from None
+    if result is None:
+        err = Unauthorized("the refresh token is invalid or expired")
+        err.audit = audit.event(ctx, action="auth.refresh", outcome="denied", reason="invalid")
+        raise err
+    row, new_raw = result
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("the user is unknown or suspended")
+    resp = _user_token(session, rt, user, family_id=row.family_id, mfa=row.mfa)
+    resp.refresh_token = new_raw
+    return resp
+
+
+def logout(session: Session, ctx: RequestContext, claims: dict[str, Any]) -> None:
+    expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    refresh.deny(session, jti=str(claims["jti"]), expires_at=expires)
+    if claims.get("fam"):
+        refresh.revoke_family(session, uuid.UUID(str(claims["fam"])))
+    audit.append(session, ctx, action="auth.logout")
+
+
+def _user_token(
+    session: Session, rt: Runtime, user: User, *, family_id: uuid.UUID | None, mfa: bool
+) -> TokenResponse:
+    extra: dict[str, Any] = {"amr": ["pwd", "otp"] if mfa else ["pwd"]}
+    if family_id is not None:
+        extra["fam"] = str(family_id)
+    return _token(session, rt, sub=str(user.id), kind="user", roles=user.roles, **extra)
 
 
 def create_app(session: Session, ctx: RequestContext, *, data: AppCreate) -> tuple[App, str]:
@@ -85,6 +216,7 @@ def create_app(session: Session, ctx: RequestContext, *, data: AppCreate) -> tup
         secret_hash=_secret_hash(secret),
         scopes=sorted(set(data.scopes)),
         webhook_url=str(data.webhook_url) if data.webhook_url else None,
+        rate_limit=data.rate_limit,
     )
     if session.exec(select(App).where(App.name == data.name)).first():
         raise Conflict("an app with this name exists")
@@ -96,6 +228,46 @@ def create_app(session: Session, ctx: RequestContext, *, data: AppCreate) -> tup
 
 def list_apps(session: Session) -> list[App]:
     return list(session.exec(select(App).order_by(App.name)).all())
+
+
+def _get_app(session: Session, app_id: uuid.UUID) -> App:
+    app = session.get(App, app_id)
+    if app is None:
+        raise NotFound("no such app")
+    return app
+
+
+def rotate_app_secret(session: Session, ctx: RequestContext, app_id: uuid.UUID) -> tuple[App, str]:
+    """A new client secret (shown once); the old one stops working at once. Tokens
+    already issued stay valid until they expire (15 minutes); suspend to cut them off."""
+    app = _get_app(session, app_id)
+    secret = secrets.token_urlsafe(32)
+    app.secret_hash = _secret_hash(secret)
+    app.secret_rotated_at = utcnow()
+    audit.append(session, ctx, action="app.secret_rotate", reason=f"app:{app.client_id}")
+    return app, secret
+
+
+def set_app_active(session: Session, ctx: RequestContext, app_id: uuid.UUID, active: bool) -> App:
+    app = _get_app(session, app_id)
+    app.is_active = active
+    action = "app.reactivate" if active else "app.suspend"
+    audit.append(session, ctx, action=action, reason=f"app:{app.client_id}")
+    return app
+
+
+def set_user_active(
+    session: Session, ctx: RequestContext, user_id: uuid.UUID, active: bool
+) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    user.is_active = active
+    if not active:
+        refresh.revoke_user(session, user.id)
+    action = "user.reactivate" if active else "user.suspend"
+    audit.append(session, ctx, action=action, reason=f"user:{user.id}")
+    return user
 
 
 def client_credentials(
@@ -114,7 +286,7 @@ def client_credentials(
             reason="bad_client",
         )
         raise err
-    resp = _token(rt, sub=app.client_id, kind="app", roles=["app"])
+    resp = _token(session, rt, sub=app.client_id, kind="app", roles=["app"])
     resp.scope = " ".join(app.scopes)
     return resp
 
@@ -124,40 +296,73 @@ def _as(ctx: RequestContext, kind: Literal["user", "app"], ident: str) -> Reques
     return RequestContext(Principal(kind=kind, id=ident), ctx.request_id, ctx.client_ip)
 
 
-def _token(rt: Runtime, *, sub: str, kind: str, roles: list[str]) -> TokenResponse:
+def _token(
+    session: Session, rt: Runtime, *, sub: str, kind: str, roles: list[str], **extra: Any
+) -> TokenResponse:
     ttl = rt.settings.access_token_ttl
-    token = tokens.issue(
-        rt.token_key, kid=TOKEN_SIGNING_KEY, sub=sub, kind=kind, roles=roles, ttl=ttl
-    )
+    kid, key = keyring.for_runtime(rt).signing(session)
+    token = tokens.issue(key, kid=kid, sub=sub, kind=kind, roles=roles, ttl=ttl, **extra)
     return TokenResponse(access_token=token, expires_in=ttl)
 
 
-def resolve_principal(session: Session, rt: Runtime, token: str) -> Principal:
-    """Turn a bearer token into the current principal, re-reading it from the database
-    so that a deactivated user or suspended app loses access at once."""
+@dataclass
+class Resolved:
+    """The caller behind a credential, and what the request may still need to check."""
+
+    principal: Principal
+    claims: dict[str, Any] = field(default_factory=dict)
+    # "enrol": a user whose role requires MFA without it; only enrolment is open to them.
+    restriction: str | None = None
+    rate_limit: str | None = None
+
+
+def mfa_restriction(settings: Settings, user: User, used_mfa: bool) -> str | None:
+    required = set(Settings.split(settings.mfa_required_roles))
+    if required.intersection(user.roles) and not (user.mfa_enabled and used_mfa):
+        return "enrol"
+    return None
+
+
+def resolve_principal(session: Session, rt: Runtime, token: str) -> Resolved:
+    """Turn a bearer token into the current principal with one query, which re-reads the
+    user or app (a suspension takes effect at once) and checks the deny-list."""
+    keys = keyring.for_runtime(rt)
     try:
-        claims = tokens.verify(rt.token_key, token, kid=TOKEN_SIGNING_KEY)
+        claims = tokens.verify(lambda kid: keys.verifying(session, kid), token)
     except tokens.TokenError:
         raise Unauthorized("the access token is invalid or expired") from None
+    revoked = exists().where(RevokedToken.jti == claims["jti"])
     if claims.get("kind") == "app":
-        app = session.exec(select(App).where(App.client_id == claims["sub"])).first()
-        if app is None or not app.is_active:
+        row = session.execute(
+            sa_select(App, revoked).where(App.client_id == claims["sub"])  # type: ignore[arg-type]
+        ).first()
+        if row is None or not row[0].is_active:
             raise Unauthorized("the app is unknown or suspended")
-        return Principal(
+        app, denied = row
+        if denied:
+            raise Unauthorized("the access token has been revoked")
+        principal = Principal(
             kind="app",
             id=app.client_id,
             roles=frozenset({"app"}),
             scopes=frozenset(app.scopes),
             token_id=claims["jti"],
         )
+        return Resolved(principal, claims, rate_limit=app.rate_limit)
     if claims.get("kind") == "user":
         try:
-            user = session.get(User, uuid.UUID(claims["sub"]))
+            user_id = uuid.UUID(claims["sub"])
         except ValueError:
-            user = None
-        if user is None or not user.is_active:
+            raise Unauthorized("the access token is invalid or expired") from None
+        row = session.execute(sa_select(User, revoked).where(User.id == user_id)).first()  # type: ignore[arg-type]
+        if row is None or not row[0].is_active:
             raise Unauthorized("the user is unknown or deactivated")
-        return Principal(
+        user, denied = row
+        if denied:
+            raise Unauthorized("the access token has been revoked")
+        principal = Principal(
             kind="user", id=str(user.id), roles=frozenset(user.roles), token_id=claims["jti"]
         )
+        used_mfa = "otp" in (claims.get("amr") or [])
+        return Resolved(principal, claims, restriction=mfa_restriction(rt.settings, user, used_mfa))
     raise Unauthorized("the access token is invalid or expired")

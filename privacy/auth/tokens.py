@@ -1,9 +1,15 @@
-"""Access tokens: JWTs signed with a Vault-wrapped service key, verified locally."""
+"""Access tokens: JWTs (HS256) signed with Vault-wrapped service keys, verified locally.
+
+The header's `kid` names the key; keys rotate (privacy.auth.keyring) and the previous one
+keeps verifying, so a rotation logs nobody out. The algorithm is pinned: `none`, RS/ES
+tokens and HS tokens signed with anything but our key are refused.
+"""
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -17,7 +23,9 @@ class TokenError(Exception):
     pass
 
 
-def issue(key: bytes, *, kid: str, sub: str, kind: str, roles: list[str], ttl: int) -> str:
+def issue(
+    key: bytes, *, kid: str, sub: str, kind: str, roles: list[str], ttl: int, **extra: Any
+) -> str:
     now = int(time.time())
     claims = {
         "iss": ISSUER,
@@ -29,19 +37,27 @@ def issue(key: bytes, *, kid: str, sub: str, kind: str, roles: list[str], ttl: i
         "iat": now,
         "nbf": now,
         "exp": now + ttl,
+        **extra,
     }
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
 
 
-def verify(key: bytes, token: str, *, kid: str) -> dict[str, Any]:
+def verify(
+    key: bytes | Callable[[str], bytes | None], token: str, *, kid: str | None = None
+) -> dict[str, Any]:
+    """Check a token; `key` is one key (then `kid` must match) or a lookup by kid."""
     try:
         header = jwt.get_unverified_header(token)
-        if header.get("kid") != kid:
+        token_kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(token_kid, str):
+            raise TokenError("algorithm or key id refused")
+        found = key(token_kid) if callable(key) else key if token_kid == kid else None
+        if found is None:
             raise TokenError("unknown signing key")
-        # The algorithm is pinned: a token claiming "none" or another algorithm is refused.
+        # algorithms=[HS256] pins the algorithm again inside PyJWT.
         return jwt.decode(
             token,
-            key,
+            found,
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=ISSUER,

@@ -21,6 +21,9 @@ def make_settings(vault: DevServer, tmp_path: Path, **overrides: object) -> Sett
         "auto_migrate": False,
         "vault_timeout": 15.0,  # generous: a busy CI machine is slow, not broken
         "vault_retries": 0,
+        # Most tests sign admins in with a password alone; tests/privacy/auth/test_mfa.py
+        # turns the requirement (default admin,dpo) back on.
+        "mfa_required_roles": "",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -262,3 +262,50 @@ class TestApps:
         register_app(client, admin, [], name="crm")
         r = client.post("/v1/apps", headers=admin, json={"name": "crm", "scopes": []})
         assert r.status_code == 409
+
+
+class TestAppLifecycle:
+    def test_secret_rotation_shows_the_new_secret_once_and_kills_the_old(
+        self, client, admin, runtime
+    ):
+        app = register_app(client, admin, ["collections:read"])
+        r = client.post(f"/v1/apps/{app['id']}/secret", headers=admin)
+        assert r.status_code == 200, r.text
+        new_secret = r.json()["client_secret"]
+        assert new_secret != app["client_secret"] and r.json()["secret_rotated_at"]
+        assert_unauthorized(token_for(client, app))
+        assert token_for(client, app, secret=new_secret).status_code == 200
+        assert new_secret not in client.get("/v1/apps", headers=admin).text
+        assert audit_rows(runtime, action="app.secret_rotate")
+
+    def test_suspend_and_reactivate_an_app(self, client, admin, runtime):
+        app = register_app(client, admin, ["collections:read"])
+        headers = bearer(token_for(client, app).json()["access_token"])
+        assert client.get("/v1/collections", headers=headers).status_code == 200
+        r = client.post(f"/v1/apps/{app['id']}/suspend", headers=admin)
+        assert r.status_code == 200 and r.json()["is_active"] is False
+        assert_unauthorized(client.get("/v1/collections", headers=headers))
+        assert_unauthorized(token_for(client, app))
+        assert client.post(f"/v1/apps/{app['id']}/reactivate", headers=admin).status_code == 200
+        assert client.get("/v1/collections", headers=headers).status_code == 200
+        assert audit_rows(runtime, action="app.suspend") and audit_rows(
+            runtime, action="app.reactivate"
+        )
+
+    def test_unknown_app_is_404(self, client, admin):
+        r = client.post("/v1/apps/00000000-0000-0000-0000-000000000000/suspend", headers=admin)
+        assert r.status_code == 404
+
+    def test_suspended_user_loses_refresh_and_login(self, client, admin, runtime):
+        email = make_user(runtime, roles=["dpo"])
+        r = client.post("/v1/auth/login", json={"email": email, "password": ADMIN_PASSWORD})
+        uid = client.get("/v1/users", headers=admin).json()
+        uid = next(u["id"] for u in uid if u["email"] == email)
+        assert client.post(f"/v1/users/{uid}/suspend", headers=admin).status_code == 200
+        refresh = client.post("/v1/auth/refresh", json={"refresh_token": r.json()["refresh_token"]})
+        assert refresh.status_code == 401
+        again = client.post("/v1/auth/login", json={"email": email, "password": ADMIN_PASSWORD})
+        assert again.status_code == 401
+        assert client.post(f"/v1/users/{uid}/reactivate", headers=admin).status_code == 200
+        again = client.post("/v1/auth/login", json={"email": email, "password": ADMIN_PASSWORD})
+        assert again.status_code == 200

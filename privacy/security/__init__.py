@@ -1,0 +1,1 @@
+"""Abuse limits and transport hardening: rate limits, IP blocks, trusted proxies, HTTPS."""

@@ -36,7 +36,7 @@ class Gate:
         ip = client_address(peer, forwarded, trusted)
         scope.setdefault("state", {})["client_ip"] = ip
 
-        host = headers.get(b"host", b"").decode("latin-1").rsplit(":", 1)[0].strip("[]").lower()
+        host = _hostname(headers.get(b"host", b"").decode("latin-1"))
         if "*" not in self.hosts and not any(fnmatchcase(host, h) for h in self.hosts):
             await _problem(scope, send, 400, "untrusted-host", "Bad request", "unknown host")
             return
@@ -63,6 +63,14 @@ class Gate:
                 )  # fmt: skip
                 return
         await self.app(scope, receive, send)
+
+
+def _hostname(host: str) -> str:
+    """The Host header without its port ("[::1]:8000" -> "::1")."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 async def _problem(scope: Scope, send: Send, status: int, code: str, title: str, detail: str):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from limits import RateLimitItem, RateLimitItemPerSecond, parse
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from privacy.config import Settings
 from privacy.errors import ServiceUnavailable
@@ -30,7 +30,9 @@ class Guard:
         # key_prefix keeps our counters apart from anything else in a shared Redis.
         options = {"key_prefix": "privacy-vault"} if settings.redis_url else {}
         self.storage = storage_from_string(uri, **options)
-        self.limiter = MovingWindowRateLimiter(self.storage)
+        # Sliding-window counters: O(1) per hit in memory and in Redis, whatever the limit
+        # (a moving window keeps one entry per request, which a generous limit makes slow).
+        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
         self.login = parse(settings.login_rate_limit)
         self.api = parse(settings.api_rate_limit)
         self.violations = RateLimitItemPerSecond(

@@ -289,3 +289,34 @@ def test_purge_expired_covers_sessions_and_ip_blocks(client, runtime):
     assert idle == 2  # the idle session and the IP block (its hour is over)
     assert count_rows(runtime, "browser_sessions") == 0
     assert count_rows(runtime, "ip_blocks") == 0
+
+
+def test_cli_rotates_the_token_key(dev_vault, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    import pytest
+
+    found = shutil.which("privacy") or str(Path(sys.executable).parent / "privacy")
+    if not Path(found).exists():
+        pytest.skip("the privacy console script is not installed (pip install -e .)")
+    suffix = uuid.uuid4().hex[:8]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PRIVACY_")},
+        "PRIVACY_DATA_DIR": str(tmp_path),
+        "PRIVACY_VAULT_ADDR": dev_vault.addr,
+        "PRIVACY_VAULT_TOKEN": dev_vault.token,
+        "PRIVACY_KEK_NAME": f"kek-{suffix}",
+        "PRIVACY_SERVICE_KEY_NAME": f"svc-{suffix}",
+    }
+    for expected in ("token-signing-v2", "token-signing-v3"):
+        r = subprocess.run(
+            [found, "keys", "rotate-token-key"], env=env, capture_output=True, text=True,
+            timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert expected in r.stderr

@@ -4,7 +4,7 @@ from sqlmodel import SQLModel
 
 from privacy.audit.models import AuditEntry
 from privacy.auth.models import App, User
-from privacy.catalog.models import Collection, Purpose
+from privacy.catalog.models import CatalogVersion, Collection, Purpose
 from privacy.consent.models import ConsentEvent, ConsentState, ConsentText, Objection, Restriction
 from privacy.keys.models import ServiceKey
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
@@ -15,6 +15,7 @@ __all__ = [
     "App",
     "AuditEntry",
     "BlindIndexEntry",
+    "CatalogVersion",
     "Collection",
     "ConsentEvent",
     "ConsentState",

@@ -37,7 +37,7 @@ from typing import Any
 from sqlmodel import Session
 
 from privacy.audit import service as audit
-from privacy.catalog.models import Collection, Purpose
+from privacy.catalog.cache import Catalog, CollectionSpec, PurposeSpec
 from privacy.consent import queries
 from privacy.context import Principal, RequestContext
 from privacy.errors import Forbidden, NotFound, PrivacyError, PurposeRequired
@@ -52,7 +52,7 @@ OBJECTABLE_BASES = ("legitimate_interests", "public_task")
 
 @dataclass(frozen=True)
 class ReadGrant:
-    purpose: Purpose
+    purpose: PurposeSpec
     fields: list[str]
 
 
@@ -81,10 +81,10 @@ def _refuse(
 
 
 def authorise_read(
-    session: Session,
+    catalog: Catalog,
     ctx: RequestContext,
     *,
-    collection: Collection,
+    collection: CollectionSpec,
     purpose_id: str | None,
     requested: list[str] | None,
     action: str = "record.read",
@@ -105,7 +105,7 @@ def authorise_read(
             ),
             "purpose_missing",
         )
-    purpose = session.get(Purpose, purpose_id)
+    purpose = catalog.purposes.get(purpose_id)
     if purpose is None:
         raise refuse(NotFound(f"no purpose named {purpose_id!r}"), "purpose_unknown")
     if not p.has_scope(f"records:read:{name}"):
@@ -187,7 +187,7 @@ class SubjectDecision:
 
 
 def decide_subjects(
-    session: Session, purpose: Purpose, subject_ids: Iterable[uuid.UUID]
+    session: Session, purpose: PurposeSpec, subject_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, SubjectDecision]:
     """Rules 7-9 for each subject, from state read now in the caller's transaction."""
     ids = set(subject_ids)
@@ -204,7 +204,7 @@ def decide_subjects(
 
 
 def _decide(
-    purpose: Purpose, restricted: bool, consent: bool | None, objected: bool
+    purpose: PurposeSpec, restricted: bool, consent: bool | None, objected: bool
 ) -> SubjectDecision:
     pid = purpose.id
     if restricted:

@@ -11,8 +11,8 @@ from sqlmodel import Session, col, select
 
 import kms
 from privacy.audit import service as audit
-from privacy.catalog.models import Collection
-from privacy.catalog.service import get_collection
+from privacy.catalog import cache
+from privacy.catalog.cache import CollectionSpec
 from privacy.catalog.validation import validate_record
 from privacy.context import RequestContext
 from privacy.db import utcnow
@@ -35,7 +35,7 @@ MAX_SEARCH_CRITERIA = 10
 
 
 def _validate(
-    rt: Runtime, collection: Collection, data: Any, *, partial: bool, where: str = "data"
+    rt: Runtime, collection: CollectionSpec, data: Any, *, partial: bool, where: str = "data"
 ) -> dict[str, bytes]:
     s = rt.settings
     return validate_record(
@@ -48,12 +48,16 @@ def _validate(
     )
 
 
-def _specs(collection: Collection) -> dict[str, dict[str, Any]]:
+def _specs(collection: CollectionSpec) -> dict[str, dict[str, Any]]:
     return {f["name"]: f for f in collection.fields}
 
 
 def _seal_into(
-    rt: Runtime, record: Record, subject: Subject, collection: Collection, values: dict[str, bytes]
+    rt: Runtime,
+    record: Record,
+    subject: Subject,
+    collection: CollectionSpec,
+    values: dict[str, bytes],
 ) -> list[BlindIndexEntry]:
     """Seal `values` into `record`; return the blind-index rows for its searchable fields
     (the caller adds them once the record row exists)."""
@@ -99,7 +103,7 @@ def create_records(
 ) -> list[Record]:
     """Validate every record first, then seal and write them all: all or nothing."""
     require_scope(ctx, f"records:write:{collection}", action="record.create", collection=collection)
-    col_ = get_collection(session, collection)
+    col_ = cache.current(session).collection(collection)
     many = len(items) > 1
     values = [
         _validate(
@@ -225,14 +229,15 @@ def read_record(
     purpose: str | None,
     fields: list[str] | None,
 ) -> RecordRead:
-    col_ = get_collection(session, collection)
+    catalog = cache.current(session)
+    col_ = catalog.collection(collection)
     # A refusal is audited against the record and its subject, when the record exists,
     # so that it shows in that subject's access log.
     found = session.get(Record, record_id)
     if found is not None and found.collection != collection:
         found = None
     grant = authorise_read(
-        session,
+        catalog,
         ctx,
         collection=col_,
         purpose_id=purpose,
@@ -267,9 +272,10 @@ def list_records(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[RecordRead], str | None]:
-    col_ = get_collection(session, collection)
+    catalog = cache.current(session)
+    col_ = catalog.collection(collection)
     grant = authorise_read(
-        session, ctx, collection=col_, purpose_id=purpose, requested=fields, subject_id=subject_id
+        catalog, ctx, collection=col_, purpose_id=purpose, requested=fields, subject_id=subject_id
     )
     # One subject is named: a refusal by the subject rules is a 403, not an empty page.
     reason = authorise_subject(
@@ -305,9 +311,10 @@ def search_records(
     limit: int,
 ) -> list[RecordRead]:
     """Find records by exact (normalised) match on searchable fields, all criteria ANDed."""
-    col_ = get_collection(session, collection)
+    catalog = cache.current(session)
+    col_ = catalog.collection(collection)
     grant = authorise_read(
-        session, ctx, collection=col_, purpose_id=purpose, requested=fields, action="record.search"
+        catalog, ctx, collection=col_, purpose_id=purpose, requested=fields, action="record.search"
     )
     if not criteria or len(criteria) > MAX_SEARCH_CRITERIA:
         raise InvalidData(f"give between 1 and {MAX_SEARCH_CRITERIA} searchable fields")
@@ -361,7 +368,7 @@ def update_record(
 ) -> RecordRead:
     """Rectify fields: changed values are resealed and reindexed; names are audited."""
     require_scope(ctx, f"records:write:{collection}", action="record.update", collection=collection)
-    col_ = get_collection(session, collection)
+    col_ = cache.current(session).collection(collection)
     record = _get_record(session, collection, record_id)
     values = _validate(rt, col_, data, partial=True)
     subject = _subjects(session, [record.subject_id])[record.subject_id]

@@ -99,6 +99,8 @@ class Config:
     targets: tuple[str, ...]
     output: Path | None
     keep: bool
+    # Another checkout of the service (`--before DIR`), measured as target "before".
+    before: Path | None = None
 
 
 @dataclass
@@ -260,13 +262,16 @@ def _share(total: int, parts: int, index: int) -> int:
 Ready = Callable[[ExitStack], Target]
 
 
-def launch_vault(cfg: Config, procs: Processes, vault: DevVault, pg: Postgres | None) -> Ready:
+def launch_vault(
+    cfg: Config, procs: Processes, vault: DevVault, pg: Postgres | None, name: str = "vault"
+) -> Ready:
     """The real service: `privacy serve`, set up through its API as an operator would.
 
     Starts the server and returns at once; the returned function waits until it is ready.
+    Target "before" runs the same way from the checkout given by `--before DIR`.
     """
     privacy = find_privacy()
-    data_dir = procs.workdir / "vault-data"
+    data_dir = procs.workdir / f"{name}-data"
     data_dir.mkdir()
     values = {
         "PRIVACY_ENV": "development",
@@ -281,10 +286,14 @@ def launch_vault(cfg: Config, procs: Processes, vault: DevVault, pg: Postgres | 
         "PRIVACY_API_RATE_LIMIT": "100000000/minute",
     }
     if pg is not None:
-        values["PRIVACY_DATABASE_URL"] = pg.create("vault").replace(
+        values["PRIVACY_DATABASE_URL"] = pg.create(name).replace(
             "postgresql://", "postgresql+psycopg://", 1
         )
     env = clean_env(values)
+    if name == "before":
+        assert cfg.before is not None
+        # Its `privacy` package comes first; `bench` still resolves to this checkout.
+        env["PYTHONPATH"] = os.pathsep.join((str(cfg.before), env["PYTHONPATH"]))
     # cwd is the work directory, so that no .env file of the developer's is read.
     if pg is not None:
         _run([privacy, "migrate"], env, procs.workdir, "privacy migrate")
@@ -292,7 +301,7 @@ def launch_vault(cfg: Config, procs: Processes, vault: DevVault, pg: Postgres | 
     _run([privacy, "create-admin", "--email", email], env, procs.workdir, "create-admin", password)
     port = free_port()
     child = procs.start(
-        "privacy-serve", [privacy, "serve", "--host", LOOPBACK, "--port", str(port)], env
+        f"privacy-serve-{name}", [privacy, "serve", "--host", LOOPBACK, "--port", str(port)], env
     )
     base = f"http://{LOOPBACK}:{port}"
 
@@ -300,10 +309,13 @@ def launch_vault(cfg: Config, procs: Processes, vault: DevVault, pg: Postgres | 
         wait_http(child, f"{base}/readyz", timeout=90)
         headers = _vault_setup(base, email, password)
         metrics = stack.enter_context(local_client(base, timeout=10))
+        label = (
+            "Privacy Vault: `privacy serve`, envelope encryption, audit row per access, "
+            "app token checked"
+        )
         return Target(
-            name="vault",
-            label="Privacy Vault: `privacy serve`, envelope encryption, audit row per access, "
-            "app token checked",
+            name=name,
+            label=label if name == "vault" else f"the same, from {cfg.before}",
             base_url=base,
             headers=headers,
             vault_calls=lambda: _vault_calls_metric(metrics),
@@ -451,7 +463,7 @@ def ratios(targets: dict[str, Target]) -> list[dict[str, Any]]:
     vault = targets.get("vault")
     if vault is None:
         return out
-    for other, aim in (("plain", 0.5), ("transit", 10.0)):
+    for other, aim in (("plain", 0.5), ("transit", 10.0), ("before", None)):
         base = targets.get(other)
         if base is None:
             continue
@@ -468,7 +480,7 @@ def ratios(targets: dict[str, Target]) -> list[dict[str, Any]]:
                     "baseline": round(b.rate, 1),
                     "ratio": round(ratio, 3),
                     "aim": aim,
-                    "met": ratio >= aim,
+                    "met": None if aim is None else ratio >= aim,
                     "cpu_ms_vault": None if cost_a is None else round(cost_a, 3),
                     "cpu_ms_baseline": None if cost_b is None else round(cost_b, 3),
                     "cpu_cost_ratio": round(cost_b / cost_a, 3) if cost_a and cost_b else None,
@@ -546,13 +558,14 @@ def print_report(console: Any, cfg: Config, targets: dict[str, Target], rows: li
             rt.add_column(col, justify="left" if col == "metric" else "right")
         for row in rows:
             mark = "[green]met[/green]" if row["met"] else "[red]not met[/red]"
+            aim = "" if row["aim"] is None else f"≥ {row['aim']}x {mark}"
             cost = row["cpu_cost_ratio"]
             rt.add_row(
                 row["metric"],
                 f"{row['vault']:,.0f}",
                 f"{row['baseline']:,.0f}",
                 f"{row['ratio']:.2f}x",
-                f"≥ {row['aim']}x {mark}",
+                aim,
                 "n/a" if cost is None else f"{cost:.2f}x",
             )
         console.print(rt)
@@ -623,6 +636,13 @@ def parse(argv: list[str]) -> Config:
     p.add_argument("--quick", action="store_true", help="small numbers: a smoke run, < 30 s")
     p.add_argument("--output", "-o", type=Path, help="JSON results file")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, DBs)")
+    p.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also measure the service from this checkout (e.g. `git archive <commit>` "
+        "extracted), as target 'before', in the same rounds as the others",
+    )
     a = p.parse_args(argv)
     if a.quick:
         a.subjects, a.writes, a.reads = min(a.subjects, 20), min(a.writes, 200), min(a.reads, 200)
@@ -638,6 +658,8 @@ def parse(argv: list[str]) -> Config:
         p.error("--concurrency is at most 64")
     if not 1 <= a.rounds <= 20:
         p.error("--rounds must be 1..20")
+    if a.before is not None and not (a.before / "privacy" / "__init__.py").is_file():
+        p.error("--before must be a checkout of this project (DIR/privacy/ not found)")
     return Config(
         subjects=a.subjects,
         writes=a.writes,
@@ -650,9 +672,11 @@ def parse(argv: list[str]) -> Config:
         db=a.db,
         pg_url=a.pg_url,
         phase_timeout=a.phase_timeout,
-        targets=tuple(t for t in TARGETS if not a.only or t in a.only),
+        targets=tuple(t for t in TARGETS if not a.only or t in a.only)
+        + (("before",) if a.before is not None else ()),
         output=a.output,
         keep=a.keep,
+        before=a.before.resolve() if a.before is not None else None,
     )
 
 
@@ -683,10 +707,10 @@ def main(argv: list[str]) -> int:
             # Servers that are not being measured sit idle.
             console.print(f"starting {', '.join(cfg.targets)} ({time.monotonic() - t0:.0f}s)")
             pending = {
-                kind: launch_vault(cfg, procs, vault, pg)
-                if kind == "vault"
+                kind: launch_vault(cfg, procs, vault, pg, kind)
+                if kind in ("vault", "before")
                 else launch_baseline(cfg, procs, vault, pg, kind)
-                for kind in sorted(cfg.targets, key=lambda k: k == "vault")
+                for kind in sorted(cfg.targets, key=lambda k: k in ("vault", "before"))
             }
             for kind in cfg.targets:
                 targets[kind] = pending[kind](clients)

@@ -5,6 +5,8 @@ from sqlmodel import SQLModel
 from privacy.audit.models import AuditEntry
 from privacy.auth.models import App, BrowserSession, RecoveryCode, RefreshToken, RevokedToken, User
 from privacy.catalog.models import Collection, Purpose
+from privacy.auth.models import App, User
+from privacy.catalog.models import CatalogVersion, Collection, Purpose
 from privacy.consent.models import ConsentEvent, ConsentState, ConsentText, Objection, Restriction
 from privacy.keys.models import ServiceKey
 from privacy.retention.models import RetentionPurge
@@ -19,6 +21,7 @@ __all__ = [
     "AuditEntry",
     "BlindIndexEntry",
     "BrowserSession",
+    "CatalogVersion",
     "Collection",
     "ConsentEvent",
     "ConsentState",

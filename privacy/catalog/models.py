@@ -34,3 +34,13 @@ class Purpose(SQLModel, table=True):
     retention_policy: str | None = Field(default=None, max_length=63)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class CatalogVersion(SQLModel, table=True):
+    """One row, bumped in the transaction of every change to a collection or purpose, so
+    that each process can tell cheaply whether its cached catalog is current."""
+
+    __tablename__ = "catalog_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0)

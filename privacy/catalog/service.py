@@ -6,6 +6,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from privacy.audit import service as audit
+from privacy.catalog import cache
 from privacy.catalog.models import Collection, Purpose
 from privacy.catalog.schemas import CollectionPut, PurposePut
 from privacy.context import RequestContext
@@ -39,6 +40,7 @@ def put_collection(
     col = session.get(Collection, name)
     if col is None:
         col = Collection(name=name, fields=new_fields)
+        cache.bump(session)
         session.add(col)
         session.flush()
         audit.append(
@@ -57,6 +59,7 @@ def put_collection(
     )
     if has_records:
         _check_compatible(col.fields, new_fields)
+    cache.bump(session)
     col.fields = new_fields
     col.version += 1
     col.updated_at = utcnow()
@@ -126,6 +129,7 @@ def put_purpose(
         for key, value in data.model_dump().items():
             setattr(purpose, key, value)
         purpose.updated_at = utcnow()
+    cache.bump(session)
     session.add(purpose)
     session.flush()
     audit.append(

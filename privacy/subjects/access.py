@@ -37,7 +37,7 @@ from typing import Any
 from sqlmodel import Session
 
 from privacy.audit import service as audit
-from privacy.catalog.models import Collection, Purpose
+from privacy.catalog.cache import Catalog, CollectionSpec, PurposeSpec
 from privacy.consent import queries
 from privacy.context import Principal, RequestContext
 from privacy.errors import Forbidden, NotFound, PrivacyError, PurposeRequired
@@ -52,7 +52,7 @@ OBJECTABLE_BASES = ("legitimate_interests", "public_task")
 
 @dataclass(frozen=True)
 class ReadGrant:
-    purpose: Purpose
+    purpose: PurposeSpec
     fields: list[str]
 
 
@@ -81,10 +81,10 @@ def _refuse(
 
 
 def authorise_read(
-    session: Session,
+    catalog: Catalog,
     ctx: RequestContext,
     *,
-    collection: Collection,
+    collection: CollectionSpec,
     purpose_id: str | None,
     requested: list[str] | None,
     action: str = "record.read",
@@ -105,7 +105,7 @@ def authorise_read(
             ),
             "purpose_missing",
         )
-    purpose = session.get(Purpose, purpose_id)
+    purpose = catalog.purposes.get(purpose_id)
     if purpose is None:
         raise refuse(NotFound(f"no purpose named {purpose_id!r}"), "purpose_unknown")
     if not p.has_scope(f"records:read:{name}"):
@@ -187,7 +187,7 @@ class SubjectDecision:
 
 
 def decide_subjects(
-    session: Session, purpose: Purpose, subject_ids: Iterable[uuid.UUID]
+    session: Session, purpose: PurposeSpec, subject_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, SubjectDecision]:
     """Rules 7-9 for each subject, from state read now in the caller's transaction."""
     ids = set(subject_ids)
@@ -204,7 +204,7 @@ def decide_subjects(
 
 
 def _decide(
-    purpose: Purpose, restricted: bool, consent: bool | None, objected: bool
+    purpose: PurposeSpec, restricted: bool, consent: bool | None, objected: bool
 ) -> SubjectDecision:
     pid = purpose.id
     if restricted:
@@ -253,6 +253,30 @@ def authorise_subject(
 ) -> str:
     """Rules 7-9 for one subject: the reason to audit the read with, or a 403 (audited)."""
     decision = decide_subjects(session, grant.purpose, [subject_id])[subject_id]
+    return enforce(ctx, grant, subject_id, decision, action, collection, record_id)
+
+
+def decide_one(
+    purpose: PurposeSpec, restricted: bool | None, consent: bool | None, objected: bool | None
+) -> SubjectDecision:
+    """Rules 7-9 from one subject's state rows as read (by the caller, in its transaction):
+    its restriction flag, its consent to `purpose` and its objection to it (None: no row).
+    Gives the same answer as `decide_subjects` on the same state."""
+    consent = consent if purpose.legal_basis == "consent" else None
+    objects = purpose.legal_basis in OBJECTABLE_BASES and purpose.id != LEGAL_CLAIMS
+    return _decide(purpose, bool(restricted), consent, objects and bool(objected))
+
+
+def enforce(
+    ctx: RequestContext,
+    grant: ReadGrant,
+    subject_id: uuid.UUID,
+    decision: SubjectDecision,
+    action: str,
+    collection: str,
+    record_id: object = None,
+) -> str:
+    """The reason to audit an allowed read with; a refused one raises a 403 (audited)."""
     if not decision.allowed:
         raise _refuse(
             Forbidden(decision.detail),
@@ -282,23 +306,25 @@ def omit_refused(
     Returns the records kept and, per kept subject, the reason to audit its reads with.
     """
     decisions = decide_subjects(session, grant.purpose, {r.subject_id for r in records})
-    kept = []
+    kept, refused = [], []
     for record in records:
         decision = decisions[record.subject_id]
         if decision.allowed:
             kept.append(record)
             continue
-        audit.append(
-            session,
-            ctx,
-            action=action,
-            outcome="denied",
-            subject_id=record.subject_id,
-            collection=collection,
-            record_id=record.id,
-            purpose=grant.purpose.id,
-            reason=decision.reason,
+        refused.append(
+            audit.event(
+                ctx,
+                action=action,
+                outcome="denied",
+                subject_id=record.subject_id,
+                collection=collection,
+                record_id=record.id,
+                purpose=grant.purpose.id,
+                reason=decision.reason,
+            )
         )
+    audit.insert_events(session, refused)
     return kept, {sid: d.reason for sid, d in decisions.items() if d.allowed}
 
 

@@ -1,4 +1,11 @@
-"""Records: validated, sealed field by field, blind-indexed, and read only for a purpose."""
+"""Records: validated, sealed field by field, blind-indexed, and read only for a purpose.
+
+The two hot paths use SQLAlchemy Core, not ORM units of work. A read is one query (the
+record, its subject's wrapped DEK and the catalog version), the subject-state rules
+(restriction, consent, objection: read now, in this transaction), and one audit insert.
+A write is one query (the subjects' wrapped DEKs and the catalog version), then one insert
+each for the records, their blind-index rows and their audit entries.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,16 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_
+from sqlalchemy import and_, bindparam, delete, func, insert, or_
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 import kms
 from privacy.audit import service as audit
-from privacy.catalog.models import Collection
-from privacy.catalog.service import get_collection
+from privacy.catalog import cache
+from privacy.catalog.cache import CollectionSpec
 from privacy.catalog.validation import validate_record
+from privacy.consent.models import ConsentState, Objection, Restriction
 from privacy.context import RequestContext
 from privacy.db import utcnow
 from privacy.errors import BadRequest, IntegrityFailure, InvalidData, NotFound
@@ -24,22 +33,69 @@ from privacy.subjects.access import (
     ReadGrant,
     authorise_read,
     authorise_subject,
+    decide_one,
+    enforce,
     omit_refused,
     require_covered,
     require_scope,
 )
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
-from privacy.subjects.schemas import RecordCreate, RecordRead
+from privacy.subjects.schemas import RecordCreate, RecordCreated, RecordRead
 
 MAX_SEARCH_CRITERIA = 10
 
+_records = Record.__table__  # type: ignore[attr-defined]
+_subjects_t = Subject.__table__  # type: ignore[attr-defined]
+_index = BlindIndexEntry.__table__  # type: ignore[attr-defined]
+_version = cache.VERSION.label("catalog_version")
+_restrictions = Restriction.__table__  # type: ignore[attr-defined]
+_consents = ConsentState.__table__  # type: ignore[attr-defined]
+_objections = Objection.__table__  # type: ignore[attr-defined]
+
+
+def _state(table: Any, flag: str, *, per_purpose: bool) -> Any:
+    """The subject's current state row for rules 7-9, as a column of the record query:
+    read in the same statement, so in the same transaction (never cached)."""
+    where = [table.c.subject_id == _records.c.subject_id]
+    if per_purpose:
+        where.append(table.c.purpose == bindparam("purpose"))
+    return core_select(table.c[flag]).where(*where).scalar_subquery().label(flag)
+
+
+# Built once: a statement's cache key is memoised on the object.
+_READ_ONE = (
+    core_select(
+        _version,
+        _records.c.id,
+        _records.c.subject_id,
+        _records.c.collection,
+        _records.c.sealed,
+        _records.c.created_at,
+        _records.c.updated_at,
+        _subjects_t.c.wrapped_dek,
+        _state(_restrictions, "restricted", per_purpose=False),
+        _state(_consents, "granted", per_purpose=True),
+        _state(_objections, "objected", per_purpose=True),
+    )
+    .select_from(_records.join(_subjects_t, _subjects_t.c.id == _records.c.subject_id))
+    .where(_records.c.id == bindparam("record_id"))
+)
+_DEKS = core_select(_version, _subjects_t.c.id, _subjects_t.c.wrapped_dek).where(
+    _subjects_t.c.id.in_(bindparam("ids", expanding=True))
+)
+_ONLY_DEKS = core_select(_subjects_t.c.id, _subjects_t.c.wrapped_dek).where(
+    _subjects_t.c.id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_RECORDS = insert(_records)
+_INSERT_INDEX = insert(_index)
+
 
 def _validate(
-    rt: Runtime, collection: Collection, data: Any, *, partial: bool, where: str = "data"
+    rt: Runtime, collection: CollectionSpec, data: Any, *, partial: bool, where: str = "data"
 ) -> dict[str, bytes]:
     s = rt.settings
     return validate_record(
-        collection.fields,
+        list(collection.fields),
         data,
         partial=partial,
         where=where,
@@ -48,44 +104,56 @@ def _validate(
     )
 
 
-def _specs(collection: Collection) -> dict[str, dict[str, Any]]:
+def _specs(collection: CollectionSpec) -> dict[str, dict[str, Any]]:
     return {f["name"]: f for f in collection.fields}
 
 
-def _seal_into(
-    rt: Runtime, record: Record, subject: Subject, collection: Collection, values: dict[str, bytes]
-) -> list[BlindIndexEntry]:
-    """Seal `values` into `record`; return the blind-index rows for its searchable fields
-    (the caller adds them once the record row exists)."""
-    cipher = sealing.cipher_for(rt, subject)
+def _cipher(rt: Runtime, subject_id: uuid.UUID, wrapped_dek: str) -> kms.FieldCipher:
+    return rt.keyring.cipher(wrapped_dek, sealing.key_context(subject_id))
+
+
+def _seal(
+    rt: Runtime,
+    cipher: kms.FieldCipher,
+    subject_id: uuid.UUID,
+    collection: CollectionSpec,
+    record_id: uuid.UUID,
+    values: dict[str, bytes],
+    sealed: dict[str, str],
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Seal `values` over a copy of `sealed`; return it and the blind-index rows for the
+    searchable fields (the caller inserts them once the record row exists)."""
     specs = _specs(collection)
-    sealed = dict(record.sealed)
+    sealed = dict(sealed)
     index = []
     for name, encoded in values.items():
-        where = sealing.aad(subject.id, collection.name, record.id, name)
+        where = sealing.aad(subject_id, collection.name, record_id, name)
         sealed[name] = sealing.seal_value(cipher, encoded, where=where)
-        if specs[name].get("searchable"):
+        spec = specs[name]
+        if spec.get("searchable"):
             index.append(
-                BlindIndexEntry(
-                    collection=collection.name,
-                    field=name,
-                    record_id=record.id,
-                    subject_id=subject.id,
-                    digest=sealing.digest(rt, collection.name, name, specs[name]["type"], encoded),
-                )
+                {
+                    "collection": collection.name,
+                    "field": name,
+                    "record_id": record_id,
+                    "subject_id": subject_id,
+                    "digest": sealing.digest(rt, collection.name, name, spec["type"], encoded),
+                }
             )
-    # A new dict, so the JSON column is seen as changed.
-    record.sealed = sealed
-    return index
+    return sealed, index
 
 
-def _subjects(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Subject]:
-    wanted = set(ids)
-    rows = session.exec(select(Subject).where(col(Subject.id).in_(wanted))).all()
-    found = {s.id: s for s in rows}
+def _require_all(wanted: set[uuid.UUID], found: dict[uuid.UUID, str]) -> None:
     missing = wanted - found.keys()
     if missing:
         raise NotFound(f"no subject with id {sorted(map(str, missing))[0]}")
+
+
+def _wrapped_deks(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    wanted = set(ids)
+    rows = session.connection().execute(_ONLY_DEKS, {"ids": list(wanted)}).all()
+    found = {sid: dek for sid, dek in rows}
+    _require_all(wanted, found)
     return found
 
 
@@ -96,10 +164,14 @@ def create_records(
     *,
     collection: str,
     items: list[RecordCreate],
-) -> list[Record]:
+) -> list[RecordCreated]:
     """Validate every record first, then seal and write them all: all or nothing."""
     require_scope(ctx, f"records:write:{collection}", action="record.create", collection=collection)
-    col_ = get_collection(session, collection)
+    conn = session.connection()
+    wanted = {item.subject_id for item in items}
+    rows = conn.execute(_DEKS, {"ids": list(wanted)}).all()
+    version = rows[0][0] if rows else conn.execute(core_select(cache.VERSION)).scalar()
+    col_ = cache.at_version(session, version).collection(collection)
     many = len(items) > 1
     values = [
         _validate(
@@ -107,31 +179,48 @@ def create_records(
         )
         for i, item in enumerate(items)
     ]
-    subjects = _subjects(session, (item.subject_id for item in items))
-    records, index = [], []
+    deks = {sid: dek for _, sid, dek in rows}
+    _require_all(wanted, deks)
+    ciphers = {sid: _cipher(rt, sid, dek) for sid, dek in deks.items()}
+    now, label = utcnow(), ctx.principal.label
+    records: list[dict[str, Any]] = []
+    index: list[dict[str, Any]] = []
     for item, vals in zip(items, values, strict=True):
-        record = Record(
-            subject_id=item.subject_id,
-            collection=collection,
-            sealed={},
-            created_by=ctx.principal.label,
+        sid, rid = item.subject_id, uuid.uuid4()
+        sealed, entries = _seal(rt, ciphers[sid], sid, col_, rid, vals, {})
+        index += entries
+        records.append(
+            {
+                "id": rid,
+                "subject_id": sid,
+                "collection": collection,
+                "sealed": sealed,
+                "created_by": label,
+                "created_at": now,
+                "updated_at": now,
+            }
         )
-        index += _seal_into(rt, record, subjects[item.subject_id], col_, vals)
-        records.append(record)
-    session.add_all(records)
-    session.flush()
-    session.add_all(index)
-    for record, vals in zip(records, values, strict=True):
-        audit.append(
-            session,
-            ctx,
-            action="record.create",
-            subject_id=record.subject_id,
-            collection=collection,
-            record_id=record.id,
-            fields=vals.keys(),
-        )
-    return records
+    conn.execute(_INSERT_RECORDS, records)
+    if index:
+        conn.execute(_INSERT_INDEX, index)
+    audit.insert_events(
+        session,
+        [
+            audit.event(
+                ctx,
+                action="record.create",
+                subject_id=r["subject_id"],
+                collection=collection,
+                record_id=r["id"],
+                fields=vals.keys(),
+            )
+            for r, vals in zip(records, values, strict=True)
+        ],
+    )
+    return [
+        RecordCreated(id=r["id"], subject_id=r["subject_id"], collection=collection, created_at=now)
+        for r in records
+    ]
 
 
 def _get_record(session: Session, collection: str, record_id: uuid.UUID) -> Record:
@@ -144,19 +233,21 @@ def _get_record(session: Session, collection: str, record_id: uuid.UUID) -> Reco
 def _open(
     rt: Runtime,
     ctx: RequestContext,
-    record: Record,
-    subject: Subject,
+    record: Any,
+    wrapped_dek: str,
     grant: ReadGrant,
     action: str,
 ) -> RecordRead:
+    """Open the granted fields of `record` (an ORM Record or a Core row with its columns)."""
     names = [f for f in grant.fields if f in record.sealed]
+    sid = record.subject_id
     try:
-        cipher = sealing.cipher_for(rt, subject)
+        cipher = _cipher(rt, sid, wrapped_dek)
         data = {
             name: sealing.open_value(
                 cipher,
                 record.sealed[name],
-                where=sealing.aad(subject.id, record.collection, record.id, name),
+                where=sealing.aad(sid, record.collection, record.id, name),
             )
             for name in names
         }
@@ -169,7 +260,7 @@ def _open(
             ctx,
             action=action,
             outcome="integrity_error",
-            subject_id=subject.id,
+            subject_id=sid,
             collection=record.collection,
             record_id=record.id,
             fields=names,
@@ -178,11 +269,26 @@ def _open(
         raise err from None
     return RecordRead(
         id=record.id,
-        subject_id=record.subject_id,
+        subject_id=sid,
         collection=record.collection,
         data=data,
         created_at=record.created_at,
         updated_at=record.updated_at,
+    )
+
+
+def _read_event(
+    ctx: RequestContext, read: RecordRead, grant: ReadGrant, action: str, reason: str
+) -> dict[str, Any]:
+    return audit.event(
+        ctx,
+        action=action,
+        subject_id=read.subject_id,
+        collection=read.collection,
+        record_id=read.id,
+        fields=read.data.keys(),
+        purpose=grant.purpose.id,
+        reason=reason,
     )
 
 
@@ -196,22 +302,13 @@ def _read_many(
     reasons: dict[uuid.UUID, str],
 ) -> list[RecordRead]:
     """Open and audit records whose subjects passed the subject rules (`reasons` says why)."""
-    subjects = _subjects(session, {r.subject_id for r in records}) if records else {}
-    out = []
-    for record in records:
-        read = _open(rt, ctx, record, subjects[record.subject_id], grant, action)
-        audit.append(
-            session,
-            ctx,
-            action=action,
-            subject_id=record.subject_id,
-            collection=record.collection,
-            record_id=record.id,
-            fields=read.data.keys(),
-            purpose=grant.purpose.id,
-            reason=reasons[record.subject_id],
-        )
-        out.append(read)
+    if not records:
+        return []
+    deks = _wrapped_deks(session, {r.subject_id for r in records})
+    out = [_open(rt, ctx, r, deks[r.subject_id], grant, action) for r in records]
+    audit.insert_events(
+        session, [_read_event(ctx, r, grant, action, reasons[r.subject_id]) for r in out]
+    )
     return out
 
 
@@ -225,14 +322,16 @@ def read_record(
     purpose: str | None,
     fields: list[str] | None,
 ) -> RecordRead:
-    col_ = get_collection(session, collection)
+    conn = session.connection()
+    row = conn.execute(_READ_ONE, {"record_id": record_id, "purpose": purpose}).first()
+    version = row.catalog_version if row else conn.execute(core_select(cache.VERSION)).scalar()
+    catalog = cache.at_version(session, version)
+    col_ = catalog.collection(collection)
     # A refusal is audited against the record and its subject, when the record exists,
     # so that it shows in that subject's access log.
-    found = session.get(Record, record_id)
-    if found is not None and found.collection != collection:
-        found = None
+    found = row if row is not None and row.collection == collection else None
     grant = authorise_read(
-        session,
+        catalog,
         ctx,
         collection=col_,
         purpose_id=purpose,
@@ -240,19 +339,13 @@ def read_record(
         subject_id=found.subject_id if found else None,
         record_id=record_id,
     )
-    record = _get_record(session, collection, record_id)
-    reason = authorise_subject(
-        session,
-        ctx,
-        grant,
-        record.subject_id,
-        action="record.read",
-        collection=collection,
-        record_id=record_id,
-    )
-    return _read_many(
-        session, rt, ctx, [record], grant, "record.read", {record.subject_id: reason}
-    )[0]
+    if found is None:
+        raise NotFound(f"no record {record_id} in collection {collection!r}")
+    decision = decide_one(grant.purpose, found.restricted, found.granted, found.objected)
+    reason = enforce(ctx, grant, found.subject_id, decision, "record.read", collection, record_id)
+    read = _open(rt, ctx, found, found.wrapped_dek, grant, "record.read")
+    audit.insert_events(session, [_read_event(ctx, read, grant, "record.read", reason)])
+    return read
 
 
 def list_records(
@@ -267,9 +360,10 @@ def list_records(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[RecordRead], str | None]:
-    col_ = get_collection(session, collection)
+    catalog = cache.current(session)
+    col_ = catalog.collection(collection)
     grant = authorise_read(
-        session, ctx, collection=col_, purpose_id=purpose, requested=fields, subject_id=subject_id
+        catalog, ctx, collection=col_, purpose_id=purpose, requested=fields, subject_id=subject_id
     )
     # One subject is named: a refusal by the subject rules is a 403, not an empty page.
     reason = authorise_subject(
@@ -305,9 +399,10 @@ def search_records(
     limit: int,
 ) -> list[RecordRead]:
     """Find records by exact (normalised) match on searchable fields, all criteria ANDed."""
-    col_ = get_collection(session, collection)
+    catalog = cache.current(session)
+    col_ = catalog.collection(collection)
     grant = authorise_read(
-        session, ctx, collection=col_, purpose_id=purpose, requested=fields, action="record.search"
+        catalog, ctx, collection=col_, purpose_id=purpose, requested=fields, action="record.search"
     )
     if not criteria or len(criteria) > MAX_SEARCH_CRITERIA:
         raise InvalidData(f"give between 1 and {MAX_SEARCH_CRITERIA} searchable fields")
@@ -338,7 +433,7 @@ def search_records(
     ).all()
     found = list(session.exec(select(Record).where(col(Record.id).in_(ids))).all()) if ids else []
     records, reasons = omit_refused(session, ctx, grant, found, collection=collection)
-    audit.append(
+    audit.insert(
         session,
         ctx,
         action="record.search",
@@ -361,10 +456,10 @@ def update_record(
 ) -> RecordRead:
     """Rectify fields: changed values are resealed and reindexed; names are audited."""
     require_scope(ctx, f"records:write:{collection}", action="record.update", collection=collection)
-    col_ = get_collection(session, collection)
+    col_ = cache.current(session).collection(collection)
     record = _get_record(session, collection, record_id)
     values = _validate(rt, col_, data, partial=True)
-    subject = _subjects(session, [record.subject_id])[record.subject_id]
+    dek = _wrapped_deks(session, [record.subject_id])[record.subject_id]
     removed = [n for n, v in values.items() if v == b""]
     changed = {n: v for n, v in values.items() if v != b""}
     session.exec(
@@ -372,11 +467,15 @@ def update_record(
             BlindIndexEntry.record_id == record.id, col(BlindIndexEntry.field).in_(list(values))
         )
     )
-    record.sealed = {k: v for k, v in record.sealed.items() if k not in removed}
-    session.add_all(_seal_into(rt, record, subject, col_, changed))
+    kept = {k: v for k, v in record.sealed.items() if k not in removed}
+    cipher = _cipher(rt, record.subject_id, dek)
+    # A new dict, so the JSON column is seen as changed.
+    record.sealed, index = _seal(rt, cipher, record.subject_id, col_, record.id, changed, kept)
+    if index:
+        session.connection().execute(_INSERT_INDEX, index)
     record.updated_at = utcnow()
     session.add(record)
-    audit.append(
+    audit.insert(
         session,
         ctx,
         action="record.update",
@@ -404,7 +503,7 @@ def delete_record(
     record = _get_record(session, collection, record_id)
     session.exec(delete(BlindIndexEntry).where(BlindIndexEntry.record_id == record.id))
     session.delete(record)
-    audit.append(
+    audit.insert(
         session,
         ctx,
         action="record.delete",

@@ -4,8 +4,6 @@ from sqlmodel import SQLModel
 
 from privacy.audit.models import AuditEntry
 from privacy.auth.models import App, BrowserSession, RecoveryCode, RefreshToken, RevokedToken, User
-from privacy.catalog.models import Collection, Purpose
-from privacy.auth.models import App, User
 from privacy.catalog.models import CatalogVersion, Collection, Purpose
 from privacy.consent.models import ConsentEvent, ConsentState, ConsentText, Objection, Restriction
 from privacy.keys.models import ServiceKey
@@ -26,8 +24,8 @@ __all__ = [
     "ConsentEvent",
     "ConsentState",
     "ConsentText",
-    "JobRun",
     "IpBlock",
+    "JobRun",
     "Objection",
     "Purpose",
     "Record",

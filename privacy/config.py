@@ -158,11 +158,11 @@ class Settings(BaseSettings):
         description="Records purged per transaction (each batch gets one audit entry).",
     )
     rewrap_batch_size: int = Field(
-        100,
+        500,
         ge=1,
-        le=250,
-        description="Wrapped DEKs sent to Vault per rewrap call and committed per transaction "
-        "during a key rotation (OpenBao refuses very large batches).",
+        le=5000,
+        description="Wrapped DEKs rewrapped and committed per transaction during a key "
+        "rotation (sent to Vault in calls of at most 100).",
     )
     scheduler: Literal["auto", "on", "off"] = Field(
         "auto",

@@ -126,8 +126,12 @@ def count_policy(
     session: Session, rt: Runtime, policy: Policy, catalog: Catalog, now: datetime
 ) -> PolicyOutcome:
     """Matched, held (by which hold) and purgeable counts for one records policy at `now`."""
-    out = PolicyOutcome(policy.id, policy.action)
     held_by: dict[str, HeldBy] = {}
+    if policy.action == "erase_subject":  # counted in subjects, not records
+        out = _count_subjects(session, rt, policy, catalog, now, held_by)
+        out.held_by = sorted(held_by.values(), key=lambda h: h.hold)
+        return out
+    out = PolicyOutcome(policy.id, policy.action)
     cutoff = policy.cutoff(now)
     for collection in policy_collections(policy, catalog):
         where = candidates(policy, catalog, collection, cutoff)
@@ -144,10 +148,8 @@ def count_policy(
             out.purged += _count_with_fields(
                 session, [*where, gate.free_clause(Record.created_at)], policy.fields
             )
-        elif policy.action == "delete":
+        else:
             out.purged += matched - held
-    if policy.action == "erase_subject":
-        out = _count_subjects(session, rt, policy, catalog, now, held_by)
     out.held_by = sorted(held_by.values(), key=lambda h: h.hold)
     return out
 

@@ -42,7 +42,7 @@ def _wait_for(predicate, *, timeout: float, proc: subprocess.Popen) -> None:  # 
         if proc.poll() is not None:
             out = proc.stdout.read() if proc.stdout else ""
             raise AssertionError(f"purge ended before it could be killed: {out[-2000:]}")
-        time.sleep(0.02)
+        time.sleep(0.005)
     raise AssertionError("the purge made no progress in time")
 
 

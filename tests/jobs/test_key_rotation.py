@@ -3,6 +3,7 @@ under an older version, and kill -9 in the middle of the rewrap then resume."""
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -43,6 +45,43 @@ def _bare_subjects(rt, n: int) -> list[uuid.UUID]:  # type: ignore[no-untyped-de
             ids.append(sid)
         s.commit()
     return ids
+
+
+def _many_subjects(rt, n: int) -> None:  # type: ignore[no-untyped-def]
+    """n subjects with real wrapped DEKs, made 100 at a time with transit `encrypt` under
+    each subject's context: the same `vault:v1:...` that `datakey` stores."""
+    s = rt.settings
+    with (
+        httpx.Client(
+            base_url=s.vault_addr,
+            headers={"X-Vault-Token": s.vault_token.get_secret_value()},
+            trust_env=False,
+            timeout=30,
+        ) as c,
+        new_session(rt.engine) as session,
+    ):
+        for start in range(0, n, 100):
+            ids = [uuid.uuid4() for _ in range(min(100, n - start))]
+            batch = [
+                {
+                    "plaintext": base64.b64encode(os.urandom(32)).decode(),
+                    "context": base64.b64encode(key_context(sid)).decode(),
+                }
+                for sid in ids
+            ]
+            r = c.post(f"/v1/{s.vault_mount}/encrypt/{s.kek_name}", json={"batch_input": batch})
+            r.raise_for_status()
+            for sid, res in zip(ids, r.json()["data"]["batch_results"], strict=True):
+                session.add(
+                    Subject(
+                        id=sid,
+                        external_id_index=uuid.uuid4().hex,
+                        external_id_sealed=b"x",
+                        wrapped_dek=res["ciphertext"],
+                        created_by="test",
+                    )
+                )
+        session.commit()
 
 
 def _all_unwrap(rt) -> None:  # type: ignore[no-untyped-def]
@@ -118,9 +157,10 @@ def test_kill_9_mid_rewrap_then_resume(client, vault_app, runtime, tmp_path: Pat
         new_record(client, vault_app, new_subject(client, vault_app), {"name": "Zed"})
         for _ in range(3)
     ]
-    _bare_subjects(rt, 600)
+    # One DEK per transaction: the rewrap takes long enough to be killed in the middle.
+    _many_subjects(rt, 1500)
     total = count(rt, "SELECT COUNT(*) FROM subjects")
-    env = subprocess_env(rt, PRIVACY_REWRAP_BATCH_SIZE="3")
+    env = subprocess_env(rt, PRIVACY_REWRAP_BATCH_SIZE="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "privacy.cli", "keys", "rotate"],
         env=env,
@@ -130,10 +170,10 @@ def test_kill_9_mid_rewrap_then_resume(client, vault_app, runtime, tmp_path: Pat
     )
     try:
         deadline = time.monotonic() + 120
-        while count(rt, "SELECT COUNT(*) FROM subjects WHERE wrapped_dek LIKE 'vault:v2:%'") < 30:
+        while count(rt, "SELECT COUNT(*) FROM subjects WHERE wrapped_dek LIKE 'vault:v2:%'") < 5:
             assert proc.poll() is None, (proc.stderr.read() if proc.stderr else "")[-2000:]
             assert time.monotonic() < deadline, "the rewrap made no progress"
-            time.sleep(0.02)
+            time.sleep(0.005)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(30)

@@ -293,3 +293,16 @@ class TestServiceData:
         assert (runs.matched, runs.purged, runs.enforced) == (1, 1, True)
         assert outcome(report, "sessions").enforced is False
         assert count(rt, "SELECT COUNT(*) FROM job_runs") == 1
+
+
+def test_erase_subject_counts_a_held_subject_once(rt):
+    use_policies(
+        rt,
+        policy(action="erase_subject", period="P1Y", scope='collections = ["invoices"]')
+        + '[[hold]]\nid = "tax"\ncollections = ["invoices"]\nperiod = "P10Y"\nground = "tax"\n',
+    )
+    s = add_subject(rt, at=NOW - timedelta(days=800))
+    add_records(rt, "invoices", s, n=3, created=NOW - timedelta(days=700), fields=["amount"])
+    got = outcome(service.purge(rt, CTX, now=NOW, dry_run=True))
+    assert (got.matched, got.purged, got.held) == (1, 0, 1)
+    assert [(h.hold, h.count) for h in got.held_by] == [("tax", 1)]

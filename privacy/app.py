@@ -24,6 +24,7 @@ from privacy.metrics import Metrics
 from privacy.middleware import EdgeMiddleware
 from privacy.ops.router import router as ops_router
 from privacy.runtime import Runtime, build_runtime
+from privacy.subject_auth.router import router as subject_auth_router
 from privacy.subjects.router import router as subjects_router
 
 log = logging.getLogger("privacy.app")
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         consent_router,
         keys_router,
         audit_router,
+        subject_auth_router,
     )
     for router in routers:
         app.include_router(router)

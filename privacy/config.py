@@ -146,6 +146,24 @@ class Settings(BaseSettings):
     audit_alert_webhook_url: str | None = Field(
         None, description="URL that security alerts are POSTed to as JSON."
     )
+    # Data-subject requests and subject sign-in (privacy.requests, privacy.subject_auth).
+    smtp_url: SecretStr | None = Field(
+        None,
+        description="SMTP server for mail to data subjects: smtp://host:port (add "
+        "?starttls=true) or smtps://user:password@host:port. Unset: in development, mail is "
+        "written as .eml files to the outbox/ folder of the data directory.",
+    )
+    mail_from: str = Field(
+        "Privacy Vault <privacy-vault@localhost>",
+        description="From address of the sign-in codes mailed to data subjects.",
+    )
+    export_ttl_days: int = Field(
+        7,
+        ge=1,
+        le=90,
+        description="Days an access/portability export archive is kept for download "
+        "before it is deleted.",
+    )
 
     @property
     def embedded_vault(self) -> bool:
@@ -174,6 +192,10 @@ class Settings(BaseSettings):
                 "PRIVACY_VAULT_ADDR is set but no credentials: set PRIVACY_VAULT_TOKEN "
                 "or PRIVACY_VAULT_ROLE_ID and PRIVACY_VAULT_SECRET_ID"
             )
+        if self.smtp_url is not None:
+            mail = urlparse(self.smtp_url.get_secret_value())
+            if mail.scheme not in ("smtp", "smtps") or not mail.hostname:
+                raise ValueError("PRIVACY_SMTP_URL must look like smtp://host:port or smtps://...")
         if self.env == "production":
             self._enforce_production()
         return self

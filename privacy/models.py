@@ -7,6 +7,8 @@ from privacy.auth.models import App, User
 from privacy.catalog.models import Collection, Purpose
 from privacy.consent.models import ConsentEvent, ConsentState, ConsentText, Objection, Restriction
 from privacy.keys.models import ServiceKey
+from privacy.requests.models import DataSubjectRequest, DsrExport
+from privacy.subject_auth.models import SignInCode, SubjectSession
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
 
 metadata = SQLModel.metadata
@@ -19,12 +21,16 @@ __all__ = [
     "ConsentEvent",
     "ConsentState",
     "ConsentText",
+    "DataSubjectRequest",
+    "DsrExport",
     "Objection",
     "Purpose",
     "Record",
     "Restriction",
     "ServiceKey",
+    "SignInCode",
     "Subject",
+    "SubjectSession",
     "User",
     "metadata",
 ]

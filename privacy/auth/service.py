@@ -160,4 +160,9 @@ def resolve_principal(session: Session, rt: Runtime, token: str) -> Principal:
         return Principal(
             kind="user", id=str(user.id), roles=frozenset(user.roles), token_id=claims["jti"]
         )
+    if claims.get("kind") == "subject":
+        # A data subject signed in with a mailed code (privacy.subject_auth).
+        from privacy.subject_auth.service import resolve_principal as resolve_subject
+
+        return resolve_subject(session, claims)
     raise Unauthorized("the access token is invalid or expired")

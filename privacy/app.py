@@ -23,6 +23,8 @@ from privacy.keys.router import router as keys_router
 from privacy.metrics import Metrics
 from privacy.middleware import EdgeMiddleware
 from privacy.ops.router import router as ops_router
+from privacy.requests import metrics as dsr_metrics
+from privacy.requests.router import router as requests_router
 from privacy.runtime import Runtime, build_runtime
 from privacy.subject_auth.router import router as subject_auth_router
 from privacy.subjects.router import router as subjects_router
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     metrics.watch(lambda: _live_metrics(app))
+    metrics.watch(lambda: dsr_metrics.collect(getattr(app.state, "runtime", None)))
     install_handlers(app)
     routers = (
         ops_router,
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         keys_router,
         audit_router,
         subject_auth_router,
+        requests_router,
     )
     for router in routers:
         app.include_router(router)

@@ -1,0 +1,108 @@
+"""What each request type does once its identity is verified. Each returns the request's
+`result` (names, ids and counts; never personal data values).
+
+Erasure is done by `privacy.erasure.service.erase_subject` when that module is installed;
+until then an erasure request is refused with 501 (nothing is filed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlmodel import Session
+
+from privacy.consent import service as consent
+from privacy.context import RequestContext
+from privacy.errors import NotFound, PrivacyError
+from privacy.requests.models import DataSubjectRequest
+from privacy.runtime import Runtime
+from privacy.subjects import records
+from privacy.subjects.models import Record
+
+ERASURE_MODULE = "privacy.erasure.service"
+
+
+class ErasureUnavailable(PrivacyError):
+    status, code, title = 501, "erasure-unavailable", "Not implemented"
+
+
+def _erasure_function() -> Callable[..., dict[str, Any]] | None:
+    # find_spec, not a caught ImportError: a broken erasure module must fail loudly.
+    parent = ERASURE_MODULE.rpartition(".")[0]
+    if importlib.util.find_spec(parent) is None or importlib.util.find_spec(ERASURE_MODULE) is None:
+        return None
+    return getattr(importlib.import_module(ERASURE_MODULE), "erase_subject", None)
+
+
+def require_erasure() -> Callable[..., dict[str, Any]]:
+    erase = _erasure_function()
+    if erase is None:
+        raise ErasureUnavailable(
+            "erasure executor not installed: this deployment cannot erase subjects yet, "
+            "so no erasure request was filed"
+        )
+    return erase
+
+
+def run(
+    session: Session,
+    rt: Runtime,
+    ctx: RequestContext,
+    req: DataSubjectRequest,
+    *,
+    changes: dict[str, Any] | None,
+) -> dict[str, Any]:
+    if req.type in ("access", "portability"):
+        from privacy.requests import export
+
+        return export.build(session, rt, ctx, req)
+    if req.type == "rectification":
+        return rectify(session, rt, ctx, req, changes or {})
+    if req.type == "restriction":
+        lift = bool(req.params.get("lift"))
+        state = consent.set_restriction(
+            session,
+            ctx,
+            subject_id=req.subject_id,
+            restricted=not lift,
+            reason=req.params.get("ground"),
+        )
+        return {"restricted": state.restricted, "ground": state.reason}
+    if req.type == "objection":
+        purpose = str(req.params["purpose"])
+        row = consent.set_objection(
+            session,
+            ctx,
+            subject_id=req.subject_id,
+            purpose_id=purpose,
+            objected=not req.params.get("lift"),
+        )
+        return {"purpose": purpose, "objected": row.objected}
+    if req.type == "erasure":
+        erase = require_erasure()
+        return erase(session, rt, ctx, req.subject_id, request_id=req.id)
+    raise ValueError(f"unknown request type {req.type!r}")
+
+
+def rectify(
+    session: Session,
+    rt: Runtime,
+    ctx: RequestContext,
+    req: DataSubjectRequest,
+    changes: dict[str, Any],
+) -> dict[str, Any]:
+    """Apply validated changes through the records service (which audits field names)."""
+    for collection, recs in changes.items():
+        for rid, data in recs.items():
+            record_id = uuid.UUID(rid)
+            record = session.get(Record, record_id)
+            if record is None or record.subject_id != req.subject_id:
+                raise NotFound(f"record {record_id} no longer exists for this subject")
+            records.update_record(
+                session, rt, ctx, collection=collection, record_id=record_id, data=data
+            )
+    return {"rectified": req.params.get("fields", {})}

@@ -1,0 +1,463 @@
+"""Access and portability exports (Art. 15, 20): a signed ZIP, encrypted at rest.
+
+The archive holds:
+- `data.json`: the subject and every record, every field, decrypted (`data.schema.json`
+  is its JSON Schema);
+- `<collection>.csv`: one per collection, the same records as rows;
+- `consent_history.json`: the consent ledger with its hash chain, restriction and objections;
+- `access_log.json`: who accessed the subject's data, when, for which purpose;
+- `summary.pdf`: what is held, purposes and legal bases, retention, recipients, sources;
+- `manifest.json`: each file's SHA-256 and size, signed with the receipt key (see README).
+
+Memory: records are read `BATCH` rows at a time and written one by one into the ZIP, which
+is sealed in 64 KiB chunks straight into the file (`privacy.requests.archive`). What is
+held at once is one batch of sealed rows, one decrypted record, one chunk and the deflate
+window, whatever the number of records; the consent history and the PDF (small, per
+subject) are built whole. Data is read through the subject's DEK (`privacy.subjects.sealing`)
+and each collection read is audited (`record.read`, purpose `dsr_access`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import uuid
+import zipfile
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from privacy.audit import service as audit
+from privacy.audit.models import AuditEntry
+from privacy.auth.models import App
+from privacy.catalog.models import Collection
+from privacy.consent import proof, queries, receipts
+from privacy.consent.models import Objection, Restriction
+from privacy.context import RequestContext
+from privacy.db import utcnow
+from privacy.requests import archive
+from privacy.requests.models import DataSubjectRequest, DsrExport
+from privacy.requests.summary import render_summary
+from privacy.runtime import Runtime
+from privacy.subjects import sealing
+from privacy.subjects.models import Record, Subject
+
+PURPOSE = "dsr_access"
+BATCH = 500
+FORMAT = "privacy-vault-export/1"
+_TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "email": {"type": "string", "format": "email"},
+    "phone": {"type": "string", "pattern": r"^\+[1-9][0-9]{1,14}$"},
+    "date": {"type": "string", "format": "date"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "json": {},
+}
+
+
+def export_dir(rt: Runtime) -> Path:
+    path = rt.settings.data_dir / "exports"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def key_context(request_id: uuid.UUID) -> bytes:
+    return f"export:{request_id}".encode()
+
+
+class _Hashing:
+    """Wraps a ZIP entry: counts and hashes what is written to it."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw, self.sha, self.size = raw, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> None:
+        self.raw.write(data)
+        self.sha.update(data)
+        self.size += len(data)
+
+
+class _Zip:
+    def __init__(self, sink: archive.EncryptingWriter) -> None:
+        self.zf = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED)
+        self.files: list[dict[str, Any]] = []
+
+    def entry(self, name: str, chunks: Iterator[bytes]) -> None:
+        with self.zf.open(name, "w", force_zip64=True) as raw:
+            h = _Hashing(raw)
+            for chunk in chunks:
+                h.write(chunk)
+        self.files.append({"name": name, "sha256": h.sha.hexdigest(), "bytes": h.size})
+
+    def close(self) -> None:
+        self.zf.close()
+
+    def abort(self) -> None:
+        # Finish the ZIP object on a failed export (its file is deleted by the caller), so
+        # that it does not try to write into a closed file when it is garbage-collected.
+        with contextlib.suppress(Exception):
+            self.zf.close()
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, default=str).encode()
+
+
+def _open_subject(rt: Runtime, subject: Subject) -> dict[str, Any]:
+    cipher = sealing.cipher_for(rt, subject)
+
+    def field(name: str, blob: bytes | None) -> str | None:
+        if blob is None:
+            return None
+        where = sealing.aad(subject.id, sealing.SUBJECT_SCOPE, subject.id, name)
+        return cipher.open(blob, where).decode()
+
+    return {
+        "id": str(subject.id),
+        "external_id": field("external_id", subject.external_id_sealed),
+        "email": field("email", subject.email_sealed),
+        "created_at": proof.rfc3339(subject.created_at),
+    }
+
+
+def _records(
+    session: Session, subject_id: uuid.UUID, collection: str | None = None
+) -> Iterator[Any]:
+    q = sa_select(
+        Record.id, Record.collection, Record.sealed, Record.created_at, Record.updated_at
+    ).where(Record.subject_id == subject_id)
+    if collection is not None:
+        q = q.where(Record.collection == collection)
+    q = q.order_by(Record.collection, Record.id).execution_options(yield_per=BATCH)
+    yield from session.execute(q)
+
+
+def _open_record(rt: Runtime, subject: Subject, row: Any) -> dict[str, Any]:
+    cipher = sealing.cipher_for(rt, subject)
+    data = {
+        name: sealing.open_value(
+            cipher, stored, where=sealing.aad(subject.id, row.collection, row.id, name)
+        )
+        for name, stored in row.sealed.items()
+    }
+    return {
+        "id": str(row.id),
+        "created_at": proof.rfc3339(row.created_at),
+        "updated_at": proof.rfc3339(row.updated_at),
+        "data": data,
+    }
+
+
+class _Census:
+    """What pass one saw per collection: record count and field names (for the audit)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.fields: dict[str, set[str]] = {}
+
+    def add(self, collection: str, record: dict[str, Any]) -> None:
+        self.counts[collection] = self.counts.get(collection, 0) + 1
+        self.fields.setdefault(collection, set()).update(record["data"])
+
+
+def _data_json(
+    session: Session, rt: Runtime, subject: Subject, census: _Census, head: dict[str, Any]
+) -> Iterator[bytes]:
+    yield _dumps(head)[:-1] + b',"subject":' + _dumps(_open_subject(rt, subject))
+    yield b',"collections":{'
+    current = None
+    for row in _records(session, subject.id):
+        record = _open_record(rt, subject, row)
+        if row.collection != current:
+            yield (b"]," if current is not None else b"") + _dumps(row.collection) + b":["
+            current = row.collection
+        else:
+            yield b","
+        census.add(row.collection, record)
+        yield _dumps(record)
+    yield (b"]" if current is not None else b"") + b"}}"
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False)
+    # Never let a spreadsheet evaluate a cell as a formula (data.json keeps the exact value).
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _csv(
+    session: Session, rt: Runtime, subject: Subject, collection: str, fields: list[str]
+) -> Iterator[bytes]:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["record_id", "created_at", "updated_at", *fields])
+    for n, row in enumerate(_records(session, subject.id, collection), start=1):
+        record = _open_record(rt, subject, row)
+        data = record["data"]
+        writer.writerow(
+            [record["id"], record["created_at"], record["updated_at"]]
+            + [_cell(data.get(f)) for f in fields]
+        )
+        if n % 200 == 0:
+            yield buf.getvalue().encode()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue().encode()
+
+
+def _schema(collections: dict[str, Collection]) -> dict[str, Any]:
+    def record(c: Collection) -> dict[str, Any]:
+        props = {
+            f["name"]: {
+                **_TYPE_SCHEMAS.get(f["type"], {}),
+                "description": f"category: {f['category']}",
+            }
+            for f in c.fields
+        }
+        return {
+            "type": "object",
+            "required": ["id", "created_at", "updated_at", "data"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"},
+                "data": {"type": "object", "properties": props},
+            },
+        }
+
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Personal data held about one data subject",
+        "type": "object",
+        "required": ["format", "request_id", "generated_at", "subject", "collections"],
+        "properties": {
+            "format": {"const": FORMAT},
+            "request_id": {"type": "string", "format": "uuid"},
+            "generated_at": {"type": "string", "format": "date-time"},
+            "subject": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "external_id": {"type": "string"},
+                    "email": {"type": ["string", "null"], "format": "email"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                },
+            },
+            "collections": {
+                "type": "object",
+                "properties": {
+                    name: {"type": "array", "items": record(c)} for name, c in collections.items()
+                },
+            },
+        },
+    }
+
+
+def _consent(session: Session, subject_id: uuid.UUID) -> dict[str, Any]:
+    events = queries.events(session, subject_id)
+    restriction = session.get(Restriction, subject_id)
+    objections = session.exec(select(Objection).where(Objection.subject_id == subject_id)).all()
+    return {
+        "events": [{**proof.hashed_fields(e), "hash": e.hash} for e in events],
+        "chain_verified": proof.first_break(events) is None,
+        "restriction": {
+            "restricted": restriction.restricted,
+            "ground": restriction.ground,
+            "updated_at": proof.rfc3339(restriction.updated_at),
+        }
+        if restriction
+        else {"restricted": False},
+        "objections": [
+            {
+                "purpose": o.purpose,
+                "objected": o.objected,
+                "updated_at": proof.rfc3339(o.updated_at),
+            }
+            for o in objections
+        ],
+    }
+
+
+def _access_log(session: Session, subject_id: uuid.UUID, names: dict[str, str]) -> Iterator[bytes]:
+    q = (
+        sa_select(AuditEntry)
+        .where(AuditEntry.subject_id == str(subject_id))
+        .where(col(AuditEntry.action).not_like("security.%"))
+        .order_by(col(AuditEntry.id))
+        .execution_options(yield_per=BATCH)
+    )
+    yield b"["
+    first = True
+    for (e,) in session.execute(q):
+        item = {
+            "at": proof.rfc3339(e.at),
+            "actor": e.actor,
+            "actor_name": names.get(e.actor),
+            "action": e.action,
+            "outcome": e.outcome,
+            "purpose": e.purpose,
+            "collection": e.collection,
+            "record_id": e.record_id,
+            "fields": e.fields,
+        }
+        yield (b"" if first else b",\n") + _dumps(item)
+        first = False
+        session.expunge(e)
+    yield b"]"
+
+
+def app_names(session: Session) -> dict[str, str]:
+    return {f"app:{a.client_id}": a.name for a in session.exec(select(App)).all()}
+
+
+def build(
+    session: Session, rt: Runtime, ctx: RequestContext, req: DataSubjectRequest
+) -> dict[str, Any]:
+    """Write the archive for `req` and return the request's result (names and hashes)."""
+    subject = session.get(Subject, req.subject_id)
+    if subject is None:
+        raise ValueError("the subject of an export must exist")
+    now = utcnow()
+    wrapped, cipher = rt.keyring.new_key(key_context(req.id))
+    folder = export_dir(rt)
+    final = folder / f"{req.id}.pvx"
+    partial = folder / f"{req.id}.pvx.part"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            sink = archive.EncryptingWriter(out, cipher, str(req.id))
+            census, files = _write_zip(session, rt, sink, req, subject, now)
+            sink.finish()
+        partial.replace(final)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    _audit_reads(session, ctx, req, census)
+    expires = now + timedelta(days=rt.settings.export_ttl_days)
+    session.add(
+        DsrExport(
+            request_id=req.id,
+            subject_id=req.subject_id,
+            file_name=final.name,
+            wrapped_key=wrapped,
+            size=final.stat().st_size,
+            created_at=now,
+            expires_at=expires,
+        )
+    )
+    return {
+        "export": {
+            "files": files["files"],
+            "manifest_signature": files["signature"],
+            "key_name": files["key_name"],
+            "expires_at": proof.rfc3339(expires),
+            "download": f"/v1/requests/{req.id}/export",
+        },
+        "records": census.counts,
+    }
+
+
+def _write_zip(
+    session: Session,
+    rt: Runtime,
+    sink: archive.EncryptingWriter,
+    req: DataSubjectRequest,
+    subject: Subject,
+    now: datetime,
+) -> tuple[_Census, dict[str, Any]]:
+    census = _Census()
+    z = _Zip(sink)
+    try:
+        return _fill(session, rt, z, req, subject, now, census)
+    except BaseException:
+        z.abort()
+        raise
+
+
+def _fill(
+    session: Session,
+    rt: Runtime,
+    z: _Zip,
+    req: DataSubjectRequest,
+    subject: Subject,
+    now: datetime,
+    census: _Census,
+) -> tuple[_Census, dict[str, Any]]:
+    head = {"format": FORMAT, "request_id": str(req.id), "generated_at": proof.rfc3339(now)}
+    z.entry("data.json", _data_json(session, rt, subject, census, head))
+    catalog = {
+        c.name: c
+        for c in session.exec(
+            select(Collection).where(col(Collection.name).in_(list(census.counts)))
+        ).all()
+    }
+    z.entry("data.schema.json", iter([_dumps(_schema(catalog))]))
+    for name in sorted(census.counts):
+        defined = [f["name"] for f in catalog[name].fields] if name in catalog else []
+        fields = defined + sorted(census.fields[name] - set(defined))
+        z.entry(f"{name}.csv", _csv(session, rt, subject, name, fields))
+    consent = _consent(session, subject.id)
+    z.entry("consent_history.json", iter([_dumps(consent)]))
+    names = app_names(session)
+    z.entry("access_log.json", _access_log(session, subject.id, names))
+    pdf = render_summary(session, rt, subject, census.counts, catalog, consent, names, now)
+    z.entry("summary.pdf", iter([pdf]))
+    manifest = {
+        "type": "dsr_export",
+        "version": 1,
+        "request_id": str(req.id),
+        "request_type": req.type,
+        "subject_id": str(subject.id),
+        "created_at": proof.rfc3339(now),
+        "files": z.files,
+    }
+    signed = receipts.sign(rt, manifest)
+    files = list(z.files)
+    z.entry("manifest.json", iter([json.dumps(signed, indent=2).encode()]))
+    z.close()
+    return census, {
+        "files": files,
+        "signature": signed["signature"],
+        "key_name": signed["key_name"],
+    }
+
+
+def _audit_reads(
+    session: Session, ctx: RequestContext, req: DataSubjectRequest, census: _Census
+) -> None:
+    why = f"request:{req.id}"
+    audit.append(
+        session,
+        ctx,
+        action="subject.read",
+        subject_id=req.subject_id,
+        fields=["external_id", "email"],
+        purpose=PURPOSE,
+        reason=why,
+    )
+    for name, n in sorted(census.counts.items()):
+        audit.append(
+            session,
+            ctx,
+            action="record.read",
+            subject_id=req.subject_id,
+            collection=name,
+            fields=census.fields[name],
+            purpose=PURPOSE,
+            reason=f"{why};records:{n}",
+        )

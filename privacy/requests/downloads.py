@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from privacy.audit import service as audit
 from privacy.context import SYSTEM, RequestContext
+from privacy.db import utcnow
 from privacy.errors import Conflict, NotFound, PrivacyError
 from privacy.requests import archive
 from privacy.requests.export import export_dir, key_context
@@ -35,7 +36,7 @@ def open_export(
     if req.status != "completed":
         raise Conflict(f"the request is {req.status}; its export is made when it completes")
     exp = session.get(DsrExport, req.id)
-    if exp is None or exp.deleted_at is not None:
+    if exp is None or exp.deleted_at is not None or exp.expires_at <= utcnow():
         raise Gone("the export was deleted after its retention period; file a new request")
     path = export_dir(rt) / exp.file_name
     cipher = rt.keyring.cipher(exp.wrapped_key, key_context(req.id))

@@ -35,6 +35,7 @@ from typing import IO, Any
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+import kms
 from privacy.audit import service as audit
 from privacy.audit.models import AuditEntry
 from privacy.auth.models import App
@@ -141,8 +142,7 @@ def _records(
     yield from session.execute(q)
 
 
-def _open_record(rt: Runtime, subject: Subject, row: Any) -> dict[str, Any]:
-    cipher = sealing.cipher_for(rt, subject)
+def _open_record(cipher: kms.FieldCipher, subject: Subject, row: Any) -> dict[str, Any]:
     data = {
         name: sealing.open_value(
             cipher, stored, where=sealing.aad(subject.id, row.collection, row.id, name)
@@ -175,8 +175,9 @@ def _data_json(
     yield _dumps(head)[:-1] + b',"subject":' + _dumps(_open_subject(rt, subject))
     yield b',"collections":{'
     current = None
+    cipher = sealing.cipher_for(rt, subject)  # once: the DEK does not change mid-export
     for row in _records(session, subject.id):
-        record = _open_record(rt, subject, row)
+        record = _open_record(cipher, subject, row)
         if row.collection != current:
             yield (b"]," if current is not None else b"") + _dumps(row.collection) + b":["
             current = row.collection
@@ -206,8 +207,9 @@ def _csv(
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["record_id", "created_at", "updated_at", *fields])
+    cipher = sealing.cipher_for(rt, subject)
     for n, row in enumerate(_records(session, subject.id, collection), start=1):
-        record = _open_record(rt, subject, row)
+        record = _open_record(cipher, subject, row)
         data = record["data"]
         writer.writerow(
             [record["id"], record["created_at"], record["updated_at"]]

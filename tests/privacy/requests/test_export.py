@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import text
 
 from privacy.db import new_session, utcnow
 from privacy.requests.downloads import purge_expired_exports
@@ -229,6 +230,16 @@ class TestStorage:
         assert r.headers["content-type"].startswith("application/problem+json")
         path.write_bytes(raw[: len(raw) - 10])  # truncated
         assert client.get(f"{REQUESTS}/{req['id']}/export", headers=me).status_code == 500
+
+    def test_an_expired_export_is_refused_even_before_the_purge(
+        self, client, me, subject, held, runtime
+    ):
+        req = file_access(client, me, subject[0])
+        with runtime.engine.begin() as conn:
+            conn.execute(text("UPDATE dsr_exports SET expires_at = :t"), {"t": utcnow()})
+        r = client.get(f"{REQUESTS}/{req['id']}/export", headers=me)
+        assert r.status_code == 410
+        assert r.headers["content-type"].startswith("application/problem+json")
 
     def test_expired_exports_are_deleted_with_their_key(
         self, client, me, subject, held, runtime, settings

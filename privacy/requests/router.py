@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
+from privacy.consent.schemas import SignedReceipt
 from privacy.context import RequestContext
 from privacy.deps import RuntimeDep, SessionDep, require_roles
 from privacy.errors import PROBLEM_RESPONSES
@@ -106,6 +107,12 @@ def reject(
     return service.read_model(
         service.reject(session, ctx, request_id=request_id, reason=body.reason)
     )
+
+
+@router.get("/{request_id}/receipt", response_model=SignedReceipt)
+def erasure_receipt(request_id: uuid.UUID, session: SessionDep, ctx: FilerCtx) -> SignedReceipt:
+    """The signed receipt of a completed erasure (verify: POST /v1/receipts/verify)."""
+    return SignedReceipt(**service.erasure_receipt(session, ctx, request_id=request_id))
 
 
 @router.get(

@@ -319,6 +319,19 @@ def get_request(
     return found
 
 
+def erasure_receipt(
+    session: Session, ctx: RequestContext, *, request_id: uuid.UUID
+) -> dict[str, Any]:
+    """The signed receipt of a completed erasure: `{receipt, key_name, signature}`."""
+    req = get_request(session, ctx, request_id=request_id)
+    if req.type != "erasure":
+        raise NotFound(f"a {req.type} request has no receipt; erasure requests do")
+    result = req.result or {}
+    if req.status != "completed" or "receipt" not in result:
+        raise Conflict(f"the request is {req.status}; its receipt comes when it completes")
+    return {k: result[k] for k in ("receipt", "key_name", "signature")}
+
+
 def list_requests(
     session: Session,
     ctx: RequestContext,

@@ -205,6 +205,9 @@ class TestReading:
         assert client.get(f"{REQUESTS}/{by_other['id']}", headers=me).status_code == 404
         assert client.get(f"{REQUESTS}/{by_other['id']}", headers=app).status_code == 404
         assert client.get(f"{REQUESTS}/{by_other['id']}", headers=dpo).status_code == 200
+        # Only erasure requests have a receipt.
+        r = client.get(f"{REQUESTS}/{by_subject['id']}/receipt", headers=me)
+        assert r.status_code == 404 and "erasure" in r.json()["detail"]
 
     def test_cursor_paging(self, client, app, dpo, subject, runtime):
         sid = subject[0]

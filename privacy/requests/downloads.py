@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from privacy.audit import service as audit
+from privacy.config import get_settings
 from privacy.context import SYSTEM, RequestContext
 from privacy.db import utcnow
 from privacy.errors import Conflict, NotFound, PrivacyError
@@ -38,7 +39,7 @@ def open_export(
     exp = session.get(DsrExport, req.id)
     if exp is None or exp.deleted_at is not None or exp.expires_at <= utcnow():
         raise Gone("the export was deleted after its retention period; file a new request")
-    path = export_dir(rt) / exp.file_name
+    path = export_dir(rt.settings) / exp.file_name
     cipher = rt.keyring.cipher(exp.wrapped_key, key_context(req.id))
     # A full pass first: a damaged archive is an error, not a silently truncated download.
     for _ in archive.decrypt(path, cipher, str(req.id)):
@@ -53,11 +54,12 @@ def open_export(
     return archive.decrypt(path, cipher, str(req.id))
 
 
-def purge_expired_exports(session: Session, now: datetime, *, rt: Runtime) -> int:
+def purge_expired_exports(session: Session, now: datetime, *, rt: Runtime | None = None) -> int:
     """Delete export archives past `expires_at` (and stray files of failed exports older
     than the TTL); returns how many archives were deleted. For the scheduler: the caller
-    commits."""
-    folder = export_dir(rt)
+    commits. Without `rt`, the data directory comes from the environment's settings."""
+    settings = rt.settings if rt is not None else get_settings()
+    folder = export_dir(settings)
     due = session.exec(
         select(DsrExport).where(
             col(DsrExport.deleted_at).is_(None), col(DsrExport.expires_at) <= now
@@ -79,7 +81,7 @@ def purge_expired_exports(session: Session, now: datetime, *, rt: Runtime) -> in
         e.file_name
         for e in session.exec(select(DsrExport).where(col(DsrExport.deleted_at).is_(None)))
     }
-    cutoff = (now - timedelta(days=rt.settings.export_ttl_days)).timestamp()
+    cutoff = (now - timedelta(days=settings.export_ttl_days)).timestamp()
     for path in folder.glob("*.pvx*"):
         if path.name not in live and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)

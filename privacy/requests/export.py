@@ -40,6 +40,7 @@ from privacy.audit import service as audit
 from privacy.audit.models import AuditEntry
 from privacy.auth.models import App
 from privacy.catalog.models import Collection
+from privacy.config import Settings
 from privacy.consent import proof, queries, receipts
 from privacy.consent.models import Objection, Restriction
 from privacy.context import RequestContext
@@ -65,8 +66,8 @@ _TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def export_dir(rt: Runtime) -> Path:
-    path = rt.settings.data_dir / "exports"
+def export_dir(settings: Settings) -> Path:
+    path = settings.data_dir / "exports"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
@@ -336,7 +337,7 @@ def build(
         raise ValueError("the subject of an export must exist")
     now = utcnow()
     wrapped, cipher = rt.keyring.new_key(key_context(req.id))
-    folder = export_dir(rt)
+    folder = export_dir(rt.settings)
     final = folder / f"{req.id}.pvx"
     partial = folder / f"{req.id}.pvx.part"
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

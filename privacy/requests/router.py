@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
@@ -29,7 +29,10 @@ router = APIRouter(
 FilerCtx = Annotated[RequestContext, require_roles("app", "dpo", "subject")]
 DpoCtx = Annotated[RequestContext, require_roles("dpo")]
 DownloadCtx = Annotated[RequestContext, require_roles("dpo", "subject")]
-_201 = {201: {"model": RequestRead, "description": "Filed"}}
+_201: dict[int | str, dict[str, Any]] = {
+    201: {"model": RequestRead, "description": "Filed"},
+    501: {**PROBLEM_RESPONSES[500], "description": "Erasure executor not installed"},
+}
 
 
 @router.post("", status_code=200, response_model=RequestRead, responses=_201)
@@ -118,7 +121,10 @@ def erasure_receipt(request_id: uuid.UUID, session: SessionDep, ctx: FilerCtx) -
 @router.get(
     "/{request_id}/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}, "description": "The ZIP archive"}},
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The ZIP archive"},
+        410: {**PROBLEM_RESPONSES[404], "description": "Deleted after its retention period"},
+    },
 )
 def download_export(
     request_id: uuid.UUID, session: SessionDep, rt: RuntimeDep, ctx: DownloadCtx

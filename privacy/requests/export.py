@@ -37,15 +37,22 @@ from sqlmodel import Session, col, select
 
 import kms
 from privacy.audit import service as audit
-from privacy.audit.models import AuditEntry
-from privacy.auth.models import App
 from privacy.catalog.models import Collection
 from privacy.config import Settings
-from privacy.consent import proof, queries, receipts
-from privacy.consent.models import Objection, Restriction
+from privacy.consent import proof, receipts
 from privacy.context import RequestContext
 from privacy.db import utcnow
 from privacy.requests import archive
+from privacy.requests.contents import (
+    BATCH,
+    FORMAT,
+    access_log,
+    app_names,
+    consent_history,
+    csv_cell,
+    dumps,
+    json_schema,
+)
 from privacy.requests.models import DataSubjectRequest, DsrExport
 from privacy.requests.summary import render_summary
 from privacy.runtime import Runtime
@@ -53,17 +60,6 @@ from privacy.subjects import sealing
 from privacy.subjects.models import Record, Subject
 
 PURPOSE = "dsr_access"
-BATCH = 500
-FORMAT = "privacy-vault-export/1"
-_TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "string": {"type": "string"},
-    "email": {"type": "string", "format": "email"},
-    "phone": {"type": "string", "pattern": r"^\+[1-9][0-9]{1,14}$"},
-    "date": {"type": "string", "format": "date"},
-    "number": {"type": "number"},
-    "boolean": {"type": "boolean"},
-    "json": {},
-}
 
 
 def export_dir(settings: Settings) -> Path:
@@ -108,10 +104,6 @@ class _Zip:
         # that it does not try to write into a closed file when it is garbage-collected.
         with contextlib.suppress(Exception):
             self.zf.close()
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, default=str).encode()
 
 
 def _open_subject(rt: Runtime, subject: Subject) -> dict[str, Any]:
@@ -173,33 +165,20 @@ class _Census:
 def _data_json(
     session: Session, rt: Runtime, subject: Subject, census: _Census, head: dict[str, Any]
 ) -> Iterator[bytes]:
-    yield _dumps(head)[:-1] + b',"subject":' + _dumps(_open_subject(rt, subject))
+    yield dumps(head)[:-1] + b',"subject":' + dumps(_open_subject(rt, subject))
     yield b',"collections":{'
     current = None
     cipher = sealing.cipher_for(rt, subject)  # once: the DEK does not change mid-export
     for row in _records(session, subject.id):
         record = _open_record(cipher, subject, row)
         if row.collection != current:
-            yield (b"]," if current is not None else b"") + _dumps(row.collection) + b":["
+            yield (b"]," if current is not None else b"") + dumps(row.collection) + b":["
             current = row.collection
         else:
             yield b","
         census.add(row.collection, record)
-        yield _dumps(record)
+        yield dumps(record)
     yield (b"]" if current is not None else b"") + b"}}"
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        value = json.dumps(value, ensure_ascii=False)
-    # Never let a spreadsheet evaluate a cell as a formula (data.json keeps the exact value).
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _csv(
@@ -214,118 +193,13 @@ def _csv(
         data = record["data"]
         writer.writerow(
             [record["id"], record["created_at"], record["updated_at"]]
-            + [_cell(data.get(f)) for f in fields]
+            + [csv_cell(data.get(f)) for f in fields]
         )
         if n % 200 == 0:
             yield buf.getvalue().encode()
             buf.seek(0)
             buf.truncate()
     yield buf.getvalue().encode()
-
-
-def _schema(collections: dict[str, Collection]) -> dict[str, Any]:
-    def record(c: Collection) -> dict[str, Any]:
-        props = {
-            f["name"]: {
-                **_TYPE_SCHEMAS.get(f["type"], {}),
-                "description": f"category: {f['category']}",
-            }
-            for f in c.fields
-        }
-        return {
-            "type": "object",
-            "required": ["id", "created_at", "updated_at", "data"],
-            "properties": {
-                "id": {"type": "string", "format": "uuid"},
-                "created_at": {"type": "string", "format": "date-time"},
-                "updated_at": {"type": "string", "format": "date-time"},
-                "data": {"type": "object", "properties": props},
-            },
-        }
-
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "Personal data held about one data subject",
-        "type": "object",
-        "required": ["format", "request_id", "generated_at", "subject", "collections"],
-        "properties": {
-            "format": {"const": FORMAT},
-            "request_id": {"type": "string", "format": "uuid"},
-            "generated_at": {"type": "string", "format": "date-time"},
-            "subject": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string", "format": "uuid"},
-                    "external_id": {"type": "string"},
-                    "email": {"type": ["string", "null"], "format": "email"},
-                    "created_at": {"type": "string", "format": "date-time"},
-                },
-            },
-            "collections": {
-                "type": "object",
-                "properties": {
-                    name: {"type": "array", "items": record(c)} for name, c in collections.items()
-                },
-            },
-        },
-    }
-
-
-def _consent(session: Session, subject_id: uuid.UUID) -> dict[str, Any]:
-    events = queries.events(session, subject_id)
-    restriction = session.get(Restriction, subject_id)
-    objections = session.exec(select(Objection).where(Objection.subject_id == subject_id)).all()
-    return {
-        "events": [{**proof.hashed_fields(e), "hash": e.hash} for e in events],
-        "chain_verified": proof.first_break(events) is None,
-        "restriction": {
-            "restricted": restriction.restricted,
-            "ground": restriction.ground,
-            "updated_at": proof.rfc3339(restriction.updated_at),
-        }
-        if restriction
-        else {"restricted": False},
-        "objections": [
-            {
-                "purpose": o.purpose,
-                "objected": o.objected,
-                "updated_at": proof.rfc3339(o.updated_at),
-            }
-            for o in objections
-        ],
-    }
-
-
-def _access_log(session: Session, subject_id: uuid.UUID, names: dict[str, str]) -> Iterator[bytes]:
-    q = (
-        sa_select(AuditEntry)
-        .where(AuditEntry.subject_id == str(subject_id))
-        .where(col(AuditEntry.action).not_like("security.%"))
-        .order_by(col(AuditEntry.id))
-        .execution_options(yield_per=BATCH)
-    )
-    yield b"["
-    first = True
-    for (e,) in session.execute(q):
-        item = {
-            "at": proof.rfc3339(e.at),
-            "actor": e.actor,
-            "actor_name": names.get(e.actor),
-            "action": e.action,
-            "outcome": e.outcome,
-            "purpose": e.purpose,
-            "collection": e.collection,
-            "record_id": e.record_id,
-            "fields": e.fields,
-        }
-        yield (b"" if first else b",\n") + _dumps(item)
-        first = False
-        session.expunge(e)
-    yield b"]"
-
-
-def app_names(session: Session) -> dict[str, str]:
-    return {f"app:{a.client_id}": a.name for a in session.exec(select(App)).all()}
 
 
 def build(
@@ -409,15 +283,15 @@ def _fill(
             select(Collection).where(col(Collection.name).in_(list(census.counts)))
         ).all()
     }
-    z.entry("data.schema.json", iter([_dumps(_schema(catalog))]))
+    z.entry("data.schema.json", iter([dumps(json_schema(catalog))]))
     for name in sorted(census.counts):
         defined = [f["name"] for f in catalog[name].fields] if name in catalog else []
         fields = defined + sorted(census.fields[name] - set(defined))
         z.entry(f"{name}.csv", _csv(session, rt, subject, name, fields))
-    consent = _consent(session, subject.id)
-    z.entry("consent_history.json", iter([_dumps(consent)]))
+    consent = consent_history(session, subject.id)
+    z.entry("consent_history.json", iter([dumps(consent)]))
     names = app_names(session)
-    z.entry("access_log.json", _access_log(session, subject.id, names))
+    z.entry("access_log.json", access_log(session, subject.id, names))
     pdf = render_summary(session, rt, subject, census.counts, catalog, consent, names, now)
     z.entry("summary.pdf", iter([pdf]))
     manifest = {

@@ -185,3 +185,20 @@ class TestVerify:
                 {"t": "2000-01-01 00:00:00+00:00"},
             )
         assert client.get(f"/v1/subjects/{sid}/consents", headers=me).status_code == 401
+
+
+class TestConcurrentGuessing:
+    def test_concurrent_wrong_codes_cannot_exceed_five_tries(self, client, app, mailbox, runtime):
+        from concurrent.futures import ThreadPoolExecutor
+
+        address = _address()
+        new_subject(client, app, email=address)
+        _start(client, address)
+        code = mailbox.last_code(address)
+        guesses = [f"{(int(code) + k) % 1_000_000:06d}" for k in range(1, 13)]
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            statuses = list(pool.map(lambda g: _verify(client, address, g).status_code, guesses))
+        assert statuses == [401] * 12
+        refused = audit_rows(runtime, action="subject_auth.verify", outcome="denied")
+        assert sorted(r["reason"] for r in refused) == ["locked"] * 7 + ["wrong_code"] * 5
+        assert _verify(client, address, code).status_code == 401

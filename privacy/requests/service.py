@@ -177,8 +177,12 @@ def file_request(
     if data.type == "erasure":
         executors.require_erasure()
     changes = _plain(data.changes)
+    self_verified = ctx.principal.has_role("subject")
     existing = _open_request(session, data.subject_id, data.type)
     if existing is not None:
+        if self_verified and existing.status == "received" and changes is None:
+            # The subject's own sign-in verifies the identity the open request waits for.
+            _verified_by_subject(session, rt, ctx, existing, subject)
         return existing, False
     params = _params(session, rt, data)
     now = utcnow()
@@ -191,7 +195,6 @@ def file_request(
         received_at=now,
         due_at=deadlines.due_after(now),
     )
-    self_verified = ctx.principal.has_role("subject")
     if changes is not None and not self_verified:
         # Values wait for the DPO sealed under the subject's DEK, never in plaintext.
         req.sealed_changes = _seal_changes(rt, subject, req, changes)
@@ -207,11 +210,22 @@ def file_request(
         return found, False
     _audit(session, ctx, req, "received")
     if self_verified:
-        # The subject proved control of the address the subject is known by.
-        req.identity_verified_at, req.identity_method = now, "subject_sign_in"
-        move(session, ctx, req, "identity_verified")
-        execute(session, rt, ctx, req, subject=subject, changes=changes)
+        _verified_by_subject(session, rt, ctx, req, subject, changes)
     return req, True
+
+
+def _verified_by_subject(
+    session: Session,
+    rt: Runtime,
+    ctx: RequestContext,
+    req: DataSubjectRequest,
+    subject: Subject,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """The subject proved control of the address it is known by: verified, run at once."""
+    req.identity_verified_at, req.identity_method = utcnow(), "subject_sign_in"
+    move(session, ctx, req, "identity_verified")
+    execute(session, rt, ctx, req, subject=subject, changes=changes)
 
 
 # --- execution ----------------------------------------------------------------------------

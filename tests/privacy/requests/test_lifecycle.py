@@ -91,6 +91,17 @@ class TestFiling:
         other = file(client, app, sid, "access")
         assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
 
+    def test_the_subjects_own_filing_verifies_an_open_request_an_app_filed(
+        self, client, app, me, subject
+    ):
+        sid = subject[0]
+        waiting = file(client, app, sid, "objection", purpose="marketing").json()
+        assert waiting["status"] == "received"
+        r = file(client, me, sid, "objection", purpose="marketing")
+        assert r.status_code == 200 and r.json()["id"] == waiting["id"]
+        assert r.json()["status"] == "completed"
+        assert r.json()["identity_method"] == "subject_sign_in"
+
     def test_a_subject_may_file_only_for_itself(self, client, me, app, runtime):
         other = new_subject(client, app)
         r = file(client, me, other)

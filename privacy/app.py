@@ -18,6 +18,7 @@ from privacy.auth.router import router as auth_router
 from privacy.catalog.router import router as catalog_router
 from privacy.config import Settings, get_settings
 from privacy.consent.router import router as consent_router
+from privacy.erasure.replay import startup as erasure_startup
 from privacy.errors import PROBLEM_MEDIA_TYPE, install_handlers
 from privacy.keys.router import router as keys_router
 from privacy.metrics import Metrics
@@ -25,6 +26,7 @@ from privacy.middleware import EdgeMiddleware
 from privacy.ops.router import router as ops_router
 from privacy.runtime import Runtime, build_runtime
 from privacy.subjects.router import router as subjects_router
+from privacy.webhooks.sender import WebhookSender
 
 log = logging.getLogger("privacy.app")
 
@@ -40,9 +42,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime or build_runtime(settings)
         app.state.audit_worker = AuditWorker(app.state.runtime, metrics=metrics)
         app.state.audit_worker.start()
+        # Erased subjects that a database restore brought back are erased again before
+        # anything is served; then Art. 19 webhooks go out as they are queued.
+        erasure_startup(app.state.runtime)
+        app.state.webhook_sender = WebhookSender(app.state.runtime)
+        app.state.webhook_sender.start()
         try:
             yield
         finally:
+            app.state.webhook_sender.stop()
             app.state.audit_worker.stop()
             if owned:
                 app.state.runtime.close()

@@ -6,8 +6,10 @@ from privacy.audit.models import AuditEntry
 from privacy.auth.models import App, User
 from privacy.catalog.models import Collection, Purpose
 from privacy.consent.models import ConsentEvent, ConsentState, ConsentText, Objection, Restriction
+from privacy.erasure.models import Erasure
 from privacy.keys.models import ServiceKey
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
+from privacy.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSecret
 
 metadata = SQLModel.metadata
 
@@ -19,6 +21,7 @@ __all__ = [
     "ConsentEvent",
     "ConsentState",
     "ConsentText",
+    "Erasure",
     "Objection",
     "Purpose",
     "Record",
@@ -26,5 +29,8 @@ __all__ = [
     "ServiceKey",
     "Subject",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSecret",
     "metadata",
 ]

@@ -26,6 +26,7 @@ from privacy.middleware import EdgeMiddleware
 from privacy.ops.router import router as ops_router
 from privacy.runtime import Runtime, build_runtime
 from privacy.subjects.router import router as subjects_router
+from privacy.webhooks.router import router as webhooks_router
 from privacy.webhooks.sender import WebhookSender
 
 log = logging.getLogger("privacy.app")
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         consent_router,
         keys_router,
         audit_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router)

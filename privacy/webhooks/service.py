@@ -259,3 +259,30 @@ def deliver_due(rt: Runtime, now: datetime | None = None) -> int:
         for job in jobs:
             _record(rt, job, *_post(rt, client, job))
     return len(jobs)
+
+
+def list_deliveries(
+    session: Session,
+    *,
+    app_id: uuid.UUID | None,
+    subject_id: uuid.UUID | None,
+    status: str | None,
+    limit: int,
+) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
+    query = select(WebhookDelivery)
+    if app_id is not None:
+        query = query.where(WebhookDelivery.app_id == app_id)
+    if subject_id is not None:
+        query = query.where(WebhookDelivery.subject_id == subject_id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    rows = session.exec(query.order_by(col(WebhookDelivery.created_at).desc()).limit(limit)).all()
+    out = []
+    for row in rows:
+        attempts = session.exec(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id == row.id)
+            .order_by(col(WebhookAttempt.attempt))
+        ).all()
+        out.append((row, list(attempts)))
+    return out

@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     audit_alert_webhook_url: str | None = Field(
         None, description="URL that security alerts are POSTed to as JSON."
     )
+    retention_file: Path | None = Field(
+        None,
+        description="TOML file of retention policies and legal holds (see DATA_RETENTION.md). "
+        "Unset: the shipped defaults. A bad file stops the service at start.",
+    )
 
     # --- erasure and Art. 19 notifications (privacy/erasure, privacy/webhooks) ---
     backup_retention_days: int = Field(

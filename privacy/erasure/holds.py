@@ -1,8 +1,9 @@
 """Legal holds that keep records through an erasure (the `[[hold]]` entries of the
 retention policy file, loaded by privacy.retention.policy and exposed as `rt.retention`).
 
-A hold keeps a record when it covers the record's collection or one of the categories of
-the fields the record holds, until `created_at + period`.
+A hold keeps a record when it covers the record's collection, one of the categories of the
+fields the record holds, or a purpose that covers the collection, until
+`created_at + period` (forever without a period).
 """
 
 from __future__ import annotations
@@ -32,11 +33,16 @@ def holds_configured(rt: Runtime) -> bool:
 
 
 def keeps(
-    rt: Runtime, collection: str, categories: set[str], created_at: datetime, now: datetime
+    rt: Runtime,
+    collection: str,
+    categories: set[str],
+    created_at: datetime,
+    now: datetime,
+    purposes: tuple[str, ...] = (),
 ) -> list[Keep]:
     """The holds that keep one record now (empty: it may be erased)."""
     cfg = config(rt)
     if cfg is None:
         return []
-    found = cfg.holds_for(collection, sorted(categories), created_at, now)
+    found = cfg.holds_for(collection, sorted(categories), created_at, now, purposes)
     return [Keep(h.id, h.ground, until) for h, until in found if until > now]

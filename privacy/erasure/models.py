@@ -37,7 +37,8 @@ class Erasure(SQLModel, table=True):
     # client_ids of the apps that wrote or read the subject's data (Art. 19 recipients),
     # taken before anything is deleted.
     holders: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    # When the last hold ends: then the held records and the DEK go (destroy_expired_holds).
+    # When the first remaining hold ends: destroy_expired_holds then erases what it kept,
+    # and the DEK once no hold is left.
     hold_until: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
     # The request "result" (counts, key, kept, receipt), once the erasure has run.
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

@@ -43,7 +43,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from privacy.audit import service as audit
-from privacy.catalog.models import Collection
+from privacy.catalog.models import Collection, Purpose
 from privacy.consent import receipts
 from privacy.consent.models import ConsentEvent, ConsentState, Objection, Restriction
 from privacy.consent.proof import rfc3339
@@ -189,6 +189,15 @@ def _categories(session: Session) -> dict[str, dict[str, str]]:
     }
 
 
+def _purposes(session: Session) -> dict[str, tuple[str, ...]]:
+    """The purposes that cover each collection (a hold may be scoped by purpose)."""
+    out: dict[str, list[str]] = {}
+    for p in session.exec(select(Purpose)).all():
+        for c in p.collections:
+            out.setdefault(c, []).append(p.id)
+    return {c: tuple(sorted(ids)) for c, ids in out.items()}
+
+
 def _sweep(
     session: Session,
     rt: Runtime,
@@ -200,6 +209,7 @@ def _sweep(
     """Delete the records no hold keeps, batch by batch; return what the holds kept."""
     check_holds = holds.holds_configured(rt)
     categories = _categories(session) if check_holds else {}
+    purposes = _purposes(session) if check_holds else {}
     kept: dict[tuple[str, str], dict[str, Any]] = {}
     after: uuid.UUID | None = None
     done = 0
@@ -219,7 +229,7 @@ def _sweep(
             if check_holds:
                 fields = categories.get(row[1], {})
                 cats = {fields.get(name, "") for name in row[3]} - {""}
-                keep = holds.keeps(rt, row[1], cats, row[2], now)
+                keep = holds.keeps(rt, row[1], cats, row[2], now, purposes.get(row[1], ()))
                 if keep:
                     _note_kept(kept, row[1], keep)
                     continue
@@ -293,7 +303,8 @@ def _finish(
         _scrub(session, subject)
         _restrict(session, subject_id)
         erasure.status = HELD
-        erasure.hold_until = max(k["until"] for k in kept.values())
+        # The next time something changes: the earliest end among the holds.
+        erasure.hold_until = min(k["until"] for k in kept.values())
     else:
         _delete_subject_rows(session, erasure, keep_restriction=False)
         key_destroyed = _destroy_key(rt, subject)
@@ -387,7 +398,7 @@ def _result(
         "erased": erased,
         "erased_other": other,
         "key_destroyed": key_destroyed,
-        "key_destroy_due": rfc3339(erasure.hold_until) if erasure.hold_until else None,
+        "key_destroy_due": max((k["until"] for k in kept_out), default=None),
         "kept": kept_out,
         "backups_hold_data_until": rfc3339(backups_until),
         "apps_notified": notified,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-BENCHMARKS = {"records": "bench.records"}
+BENCHMARKS = {"records": "bench.records", "erasure": "bench.erasure"}
 
 
 def main(argv: list[str]) -> int:

@@ -18,12 +18,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import and_
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, col, select
 
 import kms
 from privacy.audit.models import AuditEntry
 from privacy.auth.models import App
+from privacy.catalog.models import Collection
 from privacy.consent.proof import canonical, rfc3339
 from privacy.db import new_session, utcnow
 from privacy.errors import NotFound
@@ -48,11 +50,19 @@ BATCH = 50
 WAKE = threading.Event()
 
 
+def of_subject(session: Session, subject_id: uuid.UUID) -> Any:
+    """`WHERE` clause for one subject's records that can use the (collection, subject_id)
+    index: records has no index on subject_id alone, and a plain `subject_id = ?` scans
+    the whole table on both backends."""
+    names = list(session.exec(select(Collection.name)).all())
+    return and_(col(Record.collection).in_(names), Record.subject_id == subject_id)
+
+
 def holder_client_ids(session: Session, subject_id: uuid.UUID) -> set[str]:
     """client_ids of the apps that created the subject, wrote its records or read them
     (the audit log remembers readers after the records are gone)."""
     labels = set(
-        session.exec(select(Record.created_by).where(Record.subject_id == subject_id).distinct())
+        session.exec(select(Record.created_by).where(of_subject(session, subject_id)).distinct())
     )
     subject = session.get(Subject, subject_id)
     if subject is not None:

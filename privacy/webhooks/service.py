@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 from sqlalchemy import and_
@@ -44,6 +45,7 @@ from privacy.webhooks.models import (
 log = logging.getLogger("privacy.webhooks")
 
 MAX_BACKOFF = timedelta(hours=6)
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 BATCH = 50
 # Woken when a transaction that queued deliveries commits (one per process is enough:
 # every sender in the process then looks for due work).
@@ -162,6 +164,16 @@ class _Job:
     attempt: int
 
 
+def _refuse_url(rt: Runtime, app: App) -> str | None:
+    if not app.webhook_url or not app.is_active:
+        return "the app has no webhook_url or is inactive"
+    url = urlparse(app.webhook_url)
+    if rt.settings.env == "production" and url.scheme != "https" and url.hostname not in LOOPBACK:
+        # The notice names a subject id: never send it in clear over the network.
+        return "production sends webhooks over https only"
+    return None
+
+
 def _claim(rt: Runtime, now: datetime) -> list[_Job]:
     """Take the due deliveries and lease them (next_attempt_at moves past the POST's
     timeout) in a short transaction; the POSTs happen outside any transaction."""
@@ -178,9 +190,10 @@ def _claim(rt: Runtime, now: datetime) -> list[_Job]:
         if rt.engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
         for delivery, app in session.exec(query).all():
-            if not app.webhook_url or not app.is_active:
+            refusal = _refuse_url(rt, app)
+            if refusal:
                 delivery.status = FAILED
-                delivery.last_error = "the app has no webhook_url or is inactive"
+                delivery.last_error = refusal
                 session.add(delivery)
                 continue
             delivery.next_attempt_at = now + lease

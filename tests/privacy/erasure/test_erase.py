@@ -131,3 +131,15 @@ class TestEraseSubject:
             assert value not in dumped
         digest = runtime.indexer.digest("_subject.external_id", "id", ext)
         assert digest not in dumped
+
+    def test_without_its_database_row_the_result_comes_from_the_tombstone(
+        self, client, vault_app, runtime
+    ):
+        sid = new_subject(client, vault_app)
+        new_record(client, vault_app, sid)
+        first = erase(runtime, sid)
+        with new_session(runtime.engine) as s:
+            row = s.get(Erasure, uuid.UUID(sid))
+            s.delete(row)
+            s.commit()
+        assert erase(runtime, sid) == first

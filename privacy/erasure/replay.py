@@ -12,6 +12,7 @@ import logging
 import uuid
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 import kms
@@ -60,14 +61,20 @@ def replay_tombstones(rt: Runtime) -> int:
         for subject_id in _returned(rt, ids[start : start + CHUNK]):
             stone = tombstones.read(kv, subject_id) or {}
             request_id = stone.get("request_id")
-            with new_session(rt.engine) as session:
-                run_erasure(
-                    session,
-                    rt,
-                    _ctx("erasure-replay"),
-                    subject_id,
-                    request_id=uuid.UUID(request_id) if request_id else None,
-                )
+            try:
+                with new_session(rt.engine) as session:
+                    run_erasure(
+                        session,
+                        rt,
+                        _ctx("erasure-replay"),
+                        subject_id,
+                        request_id=uuid.UUID(request_id) if request_id else None,
+                    )
+            except SQLAlchemyError as exc:
+                # e.g. another replica replaying the same subject at the same moment; the
+                # next replay (or that replica) finishes it. Vault errors do propagate.
+                log.warning("erasure replay of %s deferred: %s", subject_id, type(exc).__name__)
+                continue
             redone += 1
     if redone:
         log.warning("erasure replay: %d erased subject(s) had come back and were erased", redone)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kms.errors import AccessDenied, KeyNotFound, KmsError
+from kms.errors import KeyNotFound, KmsError
 from kms.transit import TransitClient
 
 __all__ = ["KvStore"]
@@ -114,18 +114,11 @@ class KvStore:
         return list(resp["data"].get("keys") or [])
 
     def _call(self, fn: Any) -> Any:
-        # The transit client owns login, retries and the translation of every hvac error.
+        # The transit client owns login, retries and the translation of every hvac error
+        # (a missing path or an empty folder is a 404: KeyNotFound). Same package, so its
+        # private session is shared deliberately rather than opening a second one.
         client = self._t._client
-        try:
-            return self._t._call(lambda: fn(client))
-        except AccessDenied:
-            raise
-        except KmsError as exc:
-            # hvac reports a missing KV path as InvalidPath (KeyNotFound) or, for a list
-            # of an empty folder, 404 without a message.
-            if "404" in str(exc) or "None, on list" in str(exc):
-                raise KeyNotFound(str(exc)) from None
-            raise
+        return self._t._call(lambda: fn(client))
 
 
 def _path(path: str) -> str:

@@ -10,6 +10,7 @@ AppRole, retries, error translation), so no hvac type escapes here either.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from kms.errors import KeyNotFound, KmsError
@@ -61,8 +62,22 @@ class KvStore:
             except KmsError as exc:
                 if "already in use" not in str(exc):  # another replica was first
                     raise
+            self._wait_ready()
         elif existing.get("type") != "kv" or (existing.get("options") or {}).get("version") != "2":
             raise KmsError(f"mount {self.mount!r} exists but is not a KV version 2 engine")
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        # A new KV v2 mount "upgrades" itself first and answers errors meanwhile (briefly
+        # on a dev server, for a second or more on raft storage).
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.read("_probe")
+                return
+            except KmsError as exc:
+                if "Upgrading" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
 
     def read(self, path: str) -> dict[str, Any] | None:
         """The latest version of the document at ``path``, or ``None`` if there is none.

@@ -41,11 +41,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or build_runtime(settings)
+        # Erased subjects that a database restore brought back are erased again before
+        # anything else runs; then Art. 19 webhooks go out as they are queued.
+        erasure_startup(app.state.runtime)
         app.state.audit_worker = AuditWorker(app.state.runtime, metrics=metrics)
         app.state.audit_worker.start()
-        # Erased subjects that a database restore brought back are erased again before
-        # anything is served; then Art. 19 webhooks go out as they are queued.
-        erasure_startup(app.state.runtime)
         app.state.webhook_sender = WebhookSender(app.state.runtime)
         app.state.webhook_sender.start()
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-BENCHMARKS = {"records": "bench.records", "dsr": "bench.dsr"}
+BENCHMARKS = {"records": "bench.records", "dsr": "bench.dsr", "erasure": "bench.erasure"}
 
 
 def main(argv: list[str]) -> int:

@@ -18,6 +18,7 @@ from privacy.auth.router import router as auth_router
 from privacy.catalog.router import router as catalog_router
 from privacy.config import Settings, get_settings
 from privacy.consent.router import router as consent_router
+from privacy.erasure.replay import startup as erasure_startup
 from privacy.errors import PROBLEM_MEDIA_TYPE, install_handlers
 from privacy.keys.router import router as keys_router
 from privacy.metrics import Metrics
@@ -28,6 +29,8 @@ from privacy.requests.router import router as requests_router
 from privacy.runtime import Runtime, build_runtime
 from privacy.subject_auth.router import router as subject_auth_router
 from privacy.subjects.router import router as subjects_router
+from privacy.webhooks.router import router as webhooks_router
+from privacy.webhooks.sender import WebhookSender
 
 log = logging.getLogger("privacy.app")
 
@@ -41,11 +44,17 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or build_runtime(settings)
+        # Erased subjects that a database restore brought back are erased again before
+        # anything else runs; then Art. 19 webhooks go out as they are queued.
+        erasure_startup(app.state.runtime)
         app.state.audit_worker = AuditWorker(app.state.runtime, metrics=metrics)
         app.state.audit_worker.start()
+        app.state.webhook_sender = WebhookSender(app.state.runtime)
+        app.state.webhook_sender.start()
         try:
             yield
         finally:
+            app.state.webhook_sender.stop()
             app.state.audit_worker.stop()
             if owned:
                 app.state.runtime.close()
@@ -73,6 +82,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         audit_router,
         subject_auth_router,
         requests_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router)

@@ -18,6 +18,10 @@ keys_app = typer.Typer(help="Key management.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+retention_app = typer.Typer(
+    help="Retention policies, legal holds and purges.", no_args_is_help=True
+)
+app.add_typer(retention_app, name="retention")
 console = Console(stderr=True)
 
 
@@ -60,6 +64,7 @@ def serve(
 
     settings = _settings()
     _logging(settings)
+    _retention_file(settings)
     if settings.embedded_vault and workers > 1:
         console.print("[red]the embedded OpenBao supports one worker; set PRIVACY_VAULT_ADDR[/red]")
         raise typer.Exit(2)
@@ -206,6 +211,25 @@ def audit_purge() -> None:
     from privacy.audit import cli as audit_cli
 
     raise typer.Exit(audit_cli.purge(_settings(), console))
+
+
+def _retention_file(settings: Settings) -> object:
+    """The retention file, checked before anything starts: a bad one exits 2 naming the line."""
+    from privacy.retention import cli as retention_cli
+
+    cfg = retention_cli.check_file(settings, console)
+    if cfg is None:
+        raise typer.Exit(2)
+    return cfg
+
+
+@retention_app.command("policies")
+def retention_policies() -> None:
+    """Show the retention policies and legal holds in force."""
+    from privacy.retention import cli as retention_cli
+
+    cfg = _retention_file(_settings())
+    retention_cli.show_policies(cfg, Console())  # type: ignore[arg-type]
 
 
 def _progress() -> Progress:

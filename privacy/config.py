@@ -164,6 +164,40 @@ class Settings(BaseSettings):
         description="Days an access/portability export archive is kept for download "
         "before it is deleted.",
     )
+    retention_file: Path | None = Field(
+        None,
+        description="TOML file of retention policies and legal holds (see DATA_RETENTION.md). "
+        "Unset: the shipped defaults. A bad file stops the service at start.",
+    )
+
+    # --- erasure and Art. 19 notifications (privacy/erasure, privacy/webhooks) ---
+    backup_retention_days: int = Field(
+        30,
+        ge=0,
+        description="Days your database backups are kept: an erasure receipt states that "
+        "backups may hold the erased data until this long after the erasure.",
+    )
+    tombstone_mount: str = Field(
+        "privacy-tombstones",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Vault/OpenBao KV v2 mount holding erasure tombstones (outside the "
+        "database, so a restore cannot roll them back).",
+    )
+    erasure_batch_size: int = Field(
+        500, ge=1, le=5000, description="Records deleted per committed batch during an erasure."
+    )
+    webhook_timeout: float = Field(
+        5.0, gt=0, le=60, description="Seconds to wait for an app's webhook endpoint."
+    )
+    webhook_max_attempts: int = Field(
+        10, ge=1, le=50, description="Delivery attempts per webhook before it is marked failed."
+    )
+    webhook_retry_base: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds before the first webhook retry; doubles after each failure "
+        "(capped at 6 hours).",
+    )
 
     @property
     def embedded_vault(self) -> bool:

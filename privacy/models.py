@@ -6,10 +6,12 @@ from privacy.audit.models import AuditEntry
 from privacy.auth.models import App, User
 from privacy.catalog.models import Collection, Purpose
 from privacy.consent.models import ConsentEvent, ConsentState, ConsentText, Objection, Restriction
+from privacy.erasure.models import Erasure
 from privacy.keys.models import ServiceKey
 from privacy.requests.models import DataSubjectRequest, DsrExport
 from privacy.subject_auth.models import SignInCode, SubjectSession
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
+from privacy.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSecret
 
 metadata = SQLModel.metadata
 
@@ -23,6 +25,7 @@ __all__ = [
     "ConsentText",
     "DataSubjectRequest",
     "DsrExport",
+    "Erasure",
     "Objection",
     "Purpose",
     "Record",
@@ -32,5 +35,8 @@ __all__ = [
     "Subject",
     "SubjectSession",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSecret",
     "metadata",
 ]

@@ -16,6 +16,7 @@ import kms
 from privacy.config import Settings
 from privacy.db import make_engine
 from privacy.keys import service as keys_service
+from privacy.retention.policy import RetentionConfig, load_retention
 
 log = logging.getLogger("privacy.runtime")
 
@@ -32,6 +33,8 @@ class Runtime:
     embedded: kms.EmbeddedOpenBao | None = None
     # MACs audit entries on insert (privacy.audit.chain); empty only in hand-built runtimes.
     audit_key: bytes = field(default=b"", repr=False)
+    # Retention policies and legal holds (PRIVACY_RETENTION_FILE or the shipped defaults).
+    retention: RetentionConfig = field(default_factory=lambda: load_retention(None))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -75,6 +78,8 @@ def connect_vault(settings: Settings) -> tuple[kms.TransitClient, kms.EmbeddedOp
 def build_runtime(settings: Settings, *, engine: Engine | None = None, **overrides: Any) -> Runtime:
     """Connect to Vault and the database and load the service keys."""
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # A bad retention file stops the service before anything else starts.
+    overrides.setdefault("retention", load_retention(settings.retention_file))
     transit, embedded = connect_vault(settings)
     try:
         engine = engine or make_engine(settings.effective_database_url)

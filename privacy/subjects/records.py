@@ -16,7 +16,8 @@ from privacy.catalog.service import get_collection
 from privacy.catalog.validation import validate_record
 from privacy.context import RequestContext
 from privacy.db import utcnow
-from privacy.errors import BadRequest, IntegrityFailure, InvalidData, NotFound
+from privacy.erasure.marks import is_erased
+from privacy.errors import BadRequest, Conflict, IntegrityFailure, InvalidData, NotFound
 from privacy.runtime import Runtime
 from privacy.schemas import decode_cursor, page_of
 from privacy.subjects import sealing
@@ -108,6 +109,8 @@ def create_records(
         for i, item in enumerate(items)
     ]
     subjects = _subjects(session, (item.subject_id for item in items))
+    if any(is_erased(s) for s in subjects.values()):  # kept only for a legal hold
+        raise Conflict("this subject was erased; no new records can be stored for it")
     records, index = [], []
     for item, vals in zip(items, values, strict=True):
         record = Record(

@@ -131,7 +131,13 @@ class TestFiling:
             assert r.status_code == 422, bad
             assert r.headers["content-type"].startswith("application/problem+json")
 
-    def test_erasure_answers_501_until_its_executor_is_installed(self, client, app, subject):
+    def test_erasure_answers_501_when_its_executor_is_not_installed(
+        self, client, app, subject, monkeypatch
+    ):
+        from privacy.requests import executors
+
+        # A deployment without the erasure module (not a mock of Vault or the database).
+        monkeypatch.setattr(executors, "ERASURE_MODULE", "privacy.no_such_erasure.service")
         r = file(client, app, subject[0], "erasure")
         assert r.status_code == 501
         assert r.headers["content-type"].startswith("application/problem+json")

@@ -1,0 +1,1 @@
+"""Retention: policies and legal holds from the retention file, the purge engine, its API."""

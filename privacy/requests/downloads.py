@@ -88,3 +88,28 @@ def purge_expired_exports(session: Session, now: datetime, *, rt: Runtime | None
     if due:
         log.info("deleted %d expired export archives", len(due))
     return len(due)
+
+
+def destroy_exports(
+    session: Session, ctx: RequestContext, rt: Runtime, subject_id: uuid.UUID
+) -> int:
+    """Before an erasure: delete every export archive of the subject and its wrapped key."""
+    folder = export_dir(rt.settings)
+    live = session.exec(
+        select(DsrExport).where(
+            DsrExport.subject_id == subject_id, col(DsrExport.deleted_at).is_(None)
+        )
+    ).all()
+    now = utcnow()
+    for exp in live:
+        (folder / exp.file_name).unlink(missing_ok=True)
+        exp.deleted_at, exp.wrapped_key = now, "destroyed"
+        session.add(exp)
+        audit.append(
+            session,
+            ctx,
+            action="request.export_purge",
+            subject_id=subject_id,
+            reason=f"request:{exp.request_id};erasure",
+        )
+    return len(live)

@@ -13,7 +13,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from privacy.consent import service as consent
 from privacy.context import RequestContext
@@ -83,9 +84,29 @@ def run(
         )
         return {"purpose": purpose, "objected": row.objected}
     if req.type == "erasure":
-        erase = require_erasure()
-        return erase(session, rt, ctx, req.subject_id, request_id=req.id)
+        return erase(session, rt, ctx, req)
     raise ValueError(f"unknown request type {req.type!r}")
+
+
+def erase(
+    session: Session, rt: Runtime, ctx: RequestContext, req: DataSubjectRequest
+) -> dict[str, Any]:
+    """Destroy the subject's export archives and pending rectification values, then erase
+    it (privacy.erasure; that service commits in batches and notifies holding apps)."""
+    from privacy.requests.downloads import destroy_exports
+
+    erase_subject = require_erasure()
+    exports = destroy_exports(session, ctx, rt, req.subject_id)
+    session.execute(
+        update(DataSubjectRequest)
+        .where(
+            col(DataSubjectRequest.subject_id) == req.subject_id,
+            col(DataSubjectRequest.sealed_changes).is_not(None),
+        )
+        .values(sealed_changes=None)
+    )
+    result = erase_subject(session, rt, ctx, req.subject_id, request_id=req.id)
+    return {**result, "exports_destroyed": exports}
 
 
 def rectify(

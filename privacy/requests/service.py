@@ -24,7 +24,7 @@ from privacy.catalog.validation import validate_record
 from privacy.context import RequestContext
 from privacy.db import utcnow
 from privacy.errors import BadRequest, Conflict, Forbidden, InvalidData, NotFound
-from privacy.requests import deadlines, executors
+from privacy.requests import deadlines, executors, notices
 from privacy.requests.models import OPEN_STATUSES, DataSubjectRequest
 from privacy.requests.schemas import IdentityVerified, RequestCreate, RequestRead
 from privacy.runtime import Runtime
@@ -237,15 +237,21 @@ def execute(
     ctx: RequestContext,
     req: DataSubjectRequest,
     *,
-    subject: Subject,
+    subject: Subject | None,
     changes: dict[str, Any] | None = None,
 ) -> None:
-    """Run a request whose identity is verified, in the caller's transaction."""
+    """Run a request whose identity is verified, in the caller's transaction (an erasure
+    commits on its own as it goes: see privacy.erasure.service)."""
     move(session, ctx, req, "in_progress")
     if req.type == "rectification" and changes is None:
+        if subject is None:
+            raise Conflict("the subject no longer exists; reject the request with a reason")
         changes = open_changes(rt, subject, req)
     req.result = executors.run(session, rt, ctx, req, changes=changes)
     req.sealed_changes = None  # applied: the values are not kept twice
+    if req.type in notices.NOTIFIED:
+        # Art. 19: the apps holding the subject hear of it once this transaction commits.
+        req.result = {**req.result, "apps_notified": notices.notify(session, rt, req)}
     move(session, ctx, req, "completed")
 
 
@@ -276,7 +282,8 @@ def process(
     if req.status == "received":
         raise Conflict("verify the requester's identity first (POST .../verify-identity)")
     subject = session.get(Subject, req.subject_id)
-    if subject is None:
+    if subject is None and req.type != "erasure":
+        # An erasure is answered again from its record; anything else has nothing to act on.
         raise Conflict("the subject no longer exists; reject the request with a reason")
     execute(session, rt, ctx, req, subject=subject)
     return req

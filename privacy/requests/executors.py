@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col
 
 from privacy.consent import service as consent
@@ -21,8 +21,9 @@ from privacy.context import RequestContext
 from privacy.errors import NotFound, PrivacyError
 from privacy.requests.models import DataSubjectRequest
 from privacy.runtime import Runtime
+from privacy.subject_auth.models import SignInCode
 from privacy.subjects import records
-from privacy.subjects.models import Record
+from privacy.subjects.models import Record, Subject
 
 ERASURE_MODULE = "privacy.erasure.service"
 
@@ -91,8 +92,9 @@ def run(
 def erase(
     session: Session, rt: Runtime, ctx: RequestContext, req: DataSubjectRequest
 ) -> dict[str, Any]:
-    """Destroy the subject's export archives and pending rectification values, then erase
-    it (privacy.erasure; that service commits in batches and notifies holding apps)."""
+    """Destroy the subject's export archives, pending rectification values and sign-in
+    codes, then erase it (privacy.erasure; that service commits in batches and notifies
+    holding apps). A live subject session (ids only) ends with its token."""
     from privacy.requests.downloads import destroy_exports
 
     erase_subject = require_erasure()
@@ -105,6 +107,12 @@ def erase(
         )
         .values(sealed_changes=None)
     )
+    subject = session.get(Subject, req.subject_id)
+    if subject is not None and subject.email_index is not None:
+        # Sign-in codes name the address only by its digest, but go with the subject.
+        session.execute(
+            delete(SignInCode).where(col(SignInCode.email_index) == subject.email_index)
+        )
     result = erase_subject(session, rt, ctx, req.subject_id, request_id=req.id)
     return {**result, "exports_destroyed": exports}
 

@@ -14,7 +14,14 @@ from sqlmodel import select
 from privacy.db import new_session
 from privacy.webhooks.models import WebhookDelivery
 from privacy.webhooks.service import deliver_due
-from support.api import CONSENT_APP_SCOPES, SAMPLE_CUSTOMER, bearer, new_record, new_subject
+from support.api import (
+    CONSENT_APP_SCOPES,
+    SAMPLE_CUSTOMER,
+    bearer,
+    count_rows,
+    new_record,
+    new_subject,
+)
 from support.hooks import endpoint
 from support.mailbox import subject_headers
 
@@ -41,7 +48,7 @@ def run_as_dpo(client, dpo, request_id):
 
 class TestErasureRequests:
     def test_subject_erases_itself_and_gets_a_receipt_that_verifies(
-        self, client, app, dpo, me, subject
+        self, client, app, dpo, me, subject, runtime
     ):
         sid, rid, _ = subject
         r = file(client, me, sid, "erasure")
@@ -60,6 +67,7 @@ class TestErasureRequests:
         assert not client.post("/v1/receipts/verify", headers=me, json=signed).json()["valid"]
         assert read(client, app, rid).status_code == 404
         assert client.get(f"/v1/subjects/{sid}", headers=app).status_code == 404
+        assert count_rows(runtime, "subject_signin_codes") == 0
         # The request and its proof outlive the subject.
         again = client.get(f"{REQUESTS}/{body['id']}", headers=dpo)
         assert again.status_code == 200 and again.json()["status"] == "completed"

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import sys
 
-BENCHMARKS = {"records": "bench.records", "purge": "bench.purge"}
+BENCHMARKS = {
+    "records": "bench.records",
+    "purge": "bench.purge",
+    "dsr": "bench.dsr",
+    "erasure": "bench.erasure",
+}
 
 
 def main(argv: list[str]) -> int:

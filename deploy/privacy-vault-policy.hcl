@@ -1,10 +1,13 @@
 # Least-privilege OpenBao/Vault policy for the Privacy Vault service.
 #
-# Grants only the transit operations the service performs, and only on its two keys:
+# Grants only the transit operations the service performs, and only on its keys:
 #   privacy-kek      wraps every data subject's DEK (derived: the context is the subject)
-#   privacy-service  wraps the service's own keys (blind index, token signing)
-# If you change PRIVACY_VAULT_MOUNT, PRIVACY_KEK_NAME or PRIVACY_SERVICE_KEY_NAME, change
-# the paths below to match.
+#   privacy-service  wraps the service's own keys (blind index, token signing, webhook
+#                    signing secrets)
+#   privacy-receipts, privacy-audit-signing  sign receipts and audit seals
+# and the erasure tombstones on the privacy-tombstones KV v2 mount (see the end).
+# If you change PRIVACY_VAULT_MOUNT, a PRIVACY_*_KEY_NAME / PRIVACY_KEK_NAME,
+# PRIVACY_AUDIT_SIGNING_KEY or PRIVACY_TOMBSTONE_MOUNT, change the paths below to match.
 #
 # Deliberately absent: deleting keys, exporting or backing them up (transit/export,
 # transit/backup, transit/restore), trimming versions, encrypt/decrypt of arbitrary data
@@ -94,4 +97,52 @@ path "transit/verify/privacy-service" {
 }
 path "transit/verify/privacy-service/*" {
   capabilities = ["update"]
+}
+
+# Signing keys (ed25519): consent and erasure receipts, and audit seals. Created on first
+# start; read returns the public keys that GET /v1/keys/public publishes.
+path "transit/keys/privacy-receipts" {
+  capabilities = ["read", "create", "update"]
+  allowed_parameters = {
+    "type"                   = ["ed25519"]
+    "derived"                = []
+    "exportable"             = [false]
+    "allow_plaintext_backup" = [false]
+  }
+}
+path "transit/keys/privacy-audit-signing" {
+  capabilities = ["read", "create", "update"]
+  allowed_parameters = {
+    "type"                   = ["ed25519"]
+    "derived"                = []
+    "exportable"             = [false]
+    "allow_plaintext_backup" = [false]
+  }
+}
+path "transit/sign/privacy-receipts" {
+  capabilities = ["update"]
+}
+path "transit/verify/privacy-receipts" {
+  capabilities = ["update"]
+}
+path "transit/sign/privacy-audit-signing" {
+  capabilities = ["update"]
+}
+path "transit/verify/privacy-audit-signing" {
+  capabilities = ["update"]
+}
+
+# Erasure tombstones (PRIVACY_TOMBSTONE_MOUNT, a KV v2 mount the operator enables:
+#   bao secrets enable -path=privacy-tombstones kv-v2
+# ). Written before an erasure deletes anything and updated after it; listed by the replay
+# that re-erases subjects a database restore brought back. No delete, destroy, undelete or
+# metadata changes: the service cannot remove the proof that it erased someone.
+path "privacy-tombstones/data/subjects/*" {
+  capabilities = ["create", "read", "update"]
+}
+path "privacy-tombstones/metadata/subjects" {
+  capabilities = ["list"]
+}
+path "privacy-tombstones/metadata/subjects/" {
+  capabilities = ["list"]
 }

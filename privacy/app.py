@@ -18,18 +18,24 @@ from privacy.auth.router import router as auth_router
 from privacy.catalog.router import router as catalog_router
 from privacy.config import Settings, get_settings
 from privacy.consent.router import router as consent_router
+from privacy.erasure.replay import startup as erasure_startup
 from privacy.errors import PROBLEM_MEDIA_TYPE, install_handlers
 from privacy.keys.router import router as keys_router
 from privacy.metrics import Metrics
 from privacy.middleware import EdgeMiddleware
 from privacy.ops.router import router as ops_router
 from privacy.reports.router import router as reports_router
+from privacy.requests import metrics as dsr_metrics
+from privacy.requests.router import router as requests_router
 from privacy.retention.router import router as retention_router
 from privacy.runtime import Runtime, build_runtime
 from privacy.scheduling.router import router as jobs_router
 from privacy.security.install import install as install_security
 from privacy.security.router import router as security_router
+from privacy.subject_auth.router import router as subject_auth_router
 from privacy.subjects.router import router as subjects_router
+from privacy.webhooks.router import router as webhooks_router
+from privacy.webhooks.sender import WebhookSender
 
 log = logging.getLogger("privacy.app")
 
@@ -43,8 +49,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or build_runtime(settings)
+        # Erased subjects that a database restore brought back are erased again before
+        # anything else runs; then Art. 19 webhooks go out as they are queued.
+        erasure_startup(app.state.runtime)
         app.state.audit_worker = AuditWorker(app.state.runtime, metrics=metrics)
         app.state.audit_worker.start()
+        app.state.webhook_sender = WebhookSender(app.state.runtime)
+        app.state.webhook_sender.start()
         scheduler = _start_scheduler(app.state.runtime) if settings.runs_scheduler else None
         try:
             yield
@@ -53,6 +64,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 from jobs.scheduler import stop
 
                 stop(scheduler)
+            app.state.webhook_sender.stop()
             app.state.audit_worker.stop()
             if owned:
                 app.state.runtime.close()
@@ -68,6 +80,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     metrics.watch(lambda: _live_metrics(app))
+    metrics.watch(lambda: dsr_metrics.collect(getattr(app.state, "runtime", None)))
     install_handlers(app)
     routers = (
         ops_router,
@@ -81,6 +94,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         reports_router,
         jobs_router,
         security_router,
+        subject_auth_router,
+        requests_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router)

@@ -146,6 +146,24 @@ class Settings(BaseSettings):
     audit_alert_webhook_url: str | None = Field(
         None, description="URL that security alerts are POSTed to as JSON."
     )
+    # Data-subject requests and subject sign-in (privacy.requests, privacy.subject_auth).
+    smtp_url: SecretStr | None = Field(
+        None,
+        description="SMTP server for mail to data subjects: smtp://host:port (add "
+        "?starttls=true) or smtps://user:password@host:port. Unset: in development, mail is "
+        "written as .eml files to the outbox/ folder of the data directory.",
+    )
+    mail_from: str = Field(
+        "Privacy Vault <privacy-vault@localhost>",
+        description="From address of the sign-in codes mailed to data subjects.",
+    )
+    export_ttl_days: int = Field(
+        7,
+        ge=1,
+        le=90,
+        description="Days an access/portability export archive is kept for download "
+        "before it is deleted.",
+    )
     retention_file: Path | None = Field(
         None,
         description="TOML file of retention policies and legal holds (see DATA_RETENTION.md). "
@@ -259,6 +277,35 @@ class Settings(BaseSettings):
         """A comma-separated setting as a list of its non-empty items."""
         return [item.strip() for item in value.split(",") if item.strip()]
 
+    # --- erasure and Art. 19 notifications (privacy/erasure, privacy/webhooks) ---
+    backup_retention_days: int = Field(
+        30,
+        ge=0,
+        description="Days your database backups are kept: an erasure receipt states that "
+        "backups may hold the erased data until this long after the erasure.",
+    )
+    tombstone_mount: str = Field(
+        "privacy-tombstones",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Vault/OpenBao KV v2 mount holding erasure tombstones (outside the "
+        "database, so a restore cannot roll them back).",
+    )
+    erasure_batch_size: int = Field(
+        500, ge=1, le=5000, description="Records deleted per committed batch during an erasure."
+    )
+    webhook_timeout: float = Field(
+        5.0, gt=0, le=60, description="Seconds to wait for an app's webhook endpoint."
+    )
+    webhook_max_attempts: int = Field(
+        10, ge=1, le=50, description="Delivery attempts per webhook before it is marked failed."
+    )
+    webhook_retry_base: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds before the first webhook retry; doubles after each failure "
+        "(capped at 6 hours).",
+    )
+
     @property
     def embedded_vault(self) -> bool:
         return not self.vault_addr
@@ -293,6 +340,10 @@ class Settings(BaseSettings):
             )
         for name in ("retention_schedule", "key_rotation_schedule", "report_schedule"):
             _check_schedule(name, getattr(self, name))
+        if self.smtp_url is not None:
+            mail = urlparse(self.smtp_url.get_secret_value())
+            if mail.scheme not in ("smtp", "smtps") or not mail.hostname:
+                raise ValueError("PRIVACY_SMTP_URL must look like smtp://host:port or smtps://...")
         if self.env == "production":
             self._enforce_production()
         self._check_security()

@@ -18,7 +18,7 @@ class Principal:
       `records:<read|write|delete>:<collection or *>`, `purpose:<purpose id or *>`.
     """
 
-    kind: Literal["user", "app", "system"]
+    kind: Literal["user", "app", "subject", "system"]
     id: str
     roles: frozenset[str] = frozenset()
     scopes: frozenset[str] = frozenset()

@@ -44,6 +44,9 @@ def dev_vault() -> Iterator[DevServer]:
     from kms import TransitClient
 
     TransitClient(server.addr, token=server.token).enable_transit()
+    from kms.kv import KvStore  # erasure tombstones (privacy.erasure.tombstones)
+
+    KvStore(TransitClient(server.addr, token=server.token), "privacy-tombstones").ensure_mount()
     yield server
     server.stop()
 

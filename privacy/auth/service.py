@@ -365,4 +365,11 @@ def resolve_principal(session: Session, rt: Runtime, token: str) -> Resolved:
         )
         used_mfa = "otp" in (claims.get("amr") or [])
         return Resolved(principal, claims, restriction=mfa_restriction(rt.settings, user, used_mfa))
+    if claims.get("kind") == "subject":
+        # A data subject signed in with a mailed code (privacy.subject_auth).
+        from privacy.subject_auth.service import resolve_principal as resolve_subject
+
+        if session.scalar(sa_select(revoked)):
+            raise Unauthorized("the access token has been revoked")
+        return Resolved(resolve_subject(session, claims), claims)
     raise Unauthorized("the access token is invalid or expired")

@@ -25,7 +25,8 @@ from privacy.catalog.validation import validate_record
 from privacy.consent.models import ConsentState, Objection, Restriction
 from privacy.context import RequestContext
 from privacy.db import utcnow
-from privacy.errors import BadRequest, IntegrityFailure, InvalidData, NotFound
+from privacy.erasure.marks import is_erased_index
+from privacy.errors import BadRequest, Conflict, IntegrityFailure, InvalidData, NotFound
 from privacy.runtime import Runtime
 from privacy.schemas import decode_cursor, page_of
 from privacy.subjects import sealing
@@ -80,9 +81,9 @@ _READ_ONE = (
     .select_from(_records.join(_subjects_t, _subjects_t.c.id == _records.c.subject_id))
     .where(_records.c.id == bindparam("record_id"))
 )
-_DEKS = core_select(_version, _subjects_t.c.id, _subjects_t.c.wrapped_dek).where(
-    _subjects_t.c.id.in_(bindparam("ids", expanding=True))
-)
+_DEKS = core_select(
+    _version, _subjects_t.c.id, _subjects_t.c.wrapped_dek, _subjects_t.c.external_id_index
+).where(_subjects_t.c.id.in_(bindparam("ids", expanding=True)))
 _ONLY_DEKS = core_select(_subjects_t.c.id, _subjects_t.c.wrapped_dek).where(
     _subjects_t.c.id.in_(bindparam("ids", expanding=True))
 )
@@ -179,7 +180,9 @@ def create_records(
         )
         for i, item in enumerate(items)
     ]
-    deks = {sid: dek for _, sid, dek in rows}
+    if any(is_erased_index(ext) for *_, ext in rows):  # kept only for a legal hold
+        raise Conflict("this subject was erased; no new records can be stored for it")
+    deks = {sid: dek for _, sid, dek, _ in rows}
     _require_all(wanted, deks)
     ciphers = {sid: _cipher(rt, sid, dek) for sid, dek in deks.items()}
     now, label = utcnow(), ctx.principal.label

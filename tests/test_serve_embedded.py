@@ -21,7 +21,9 @@ PASSWORD = "Embedded-Adm1n!"
 
 
 def _privacy_bin() -> str:
-    found = shutil.which("privacy") or str(Path(sys.executable).parent / "privacy")
+    # The interpreter's own script first: another `privacy` on PATH may be an older install.
+    sibling = Path(sys.executable).parent / "privacy"
+    found = str(sibling) if sibling.exists() else (shutil.which("privacy") or str(sibling))
     if not Path(found).exists():
         pytest.skip("the privacy console script is not installed (pip install -e .)")
     return found

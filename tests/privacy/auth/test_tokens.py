@@ -301,7 +301,9 @@ def test_cli_rotates_the_token_key(dev_vault, tmp_path):
 
     import pytest
 
-    found = shutil.which("privacy") or str(Path(sys.executable).parent / "privacy")
+    # The interpreter's own script first: another `privacy` on PATH may be an older install.
+    sibling = Path(sys.executable).parent / "privacy"
+    found = str(sibling) if sibling.exists() else (shutil.which("privacy") or str(sibling))
     if not Path(found).exists():
         pytest.skip("the privacy console script is not installed (pip install -e .)")
     suffix = uuid.uuid4().hex[:8]

@@ -190,7 +190,9 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _privacy_bin() -> str:
-    found = shutil.which("privacy") or str(Path(sys.executable).parent / "privacy")
+    # The interpreter's own script first: another `privacy` on PATH may be an older install.
+    sibling = Path(sys.executable).parent / "privacy"
+    found = str(sibling) if sibling.exists() else (shutil.which("privacy") or str(sibling))
     if not Path(found).exists():
         pytest.skip("the privacy console script is not installed (pip install -e .)")
     return found

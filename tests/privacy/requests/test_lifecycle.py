@@ -66,7 +66,11 @@ class TestFiling:
         r = client.post(url + "/process", headers=dpo)
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "completed"
-        assert r.json()["result"] == {"restricted": True, "ground": "accuracy_contested"}
+        assert r.json()["result"] == {
+            "restricted": True,
+            "ground": "accuracy_contested",
+            "apps_notified": 0,  # no app here has a webhook to tell (Art. 19)
+        }
         state = client.get(f"/v1/subjects/{sid}/restriction", headers=app).json()
         assert state["restricted"] is True
         actions = [

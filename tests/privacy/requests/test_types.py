@@ -39,7 +39,10 @@ class TestRectification:
         assert r.status_code == 201, r.text
         body = r.json()
         assert body["status"] == "completed"
-        assert body["result"] == {"rectified": {"customers": {rid: ["name", "phone", "score"]}}}
+        assert body["result"] == {
+            "rectified": {"customers": {rid: ["name", "phone", "score"]}},
+            "apps_notified": 0,
+        }
         data = read(client, app, rid).json()["data"]
         assert data["name"] == NEW_NAME and data["score"] == 7 and "phone" not in data
         (update,) = audit_rows(runtime, action="record.update", record_id=rid)
@@ -116,7 +119,7 @@ class TestObjection:
         assert read(client, app, rid, "marketing").status_code == 200
         r = file(client, me, sid, "objection", purpose="marketing")
         assert r.status_code == 201, r.text
-        assert r.json()["result"] == {"purpose": "marketing", "objected": True}
+        assert r.json()["result"] == {"purpose": "marketing", "objected": True, "apps_notified": 0}
         assert read(client, app, rid, "marketing").status_code == 403
         assert read(client, app, rid, "support").status_code == 200
         # Lifting is a request too, here filed by the app and run by the DPO.

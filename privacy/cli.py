@@ -277,16 +277,16 @@ def retention_purge(
 
 @app.command()
 def report(
-    kind: Annotated[str, typer.Argument(help="retention or ropa")],
+    kind: Annotated[str, typer.Argument(help="retention, ropa or requests")],
     output: Annotated[str, typer.Option("-o", "--output", help="File to write.")],
     format: Annotated[str, typer.Option(help="pdf, json or csv.")] = "pdf",
     days: Annotated[int, typer.Option(help="Retention: purges counted over these days.")] = 90,
 ) -> None:
-    """Write a DPO report (retention or the Art. 30 record of processing)."""
+    """Write a DPO report (retention, the Art. 30 record of processing, or the request register)."""
     from privacy.reports import cli as reports_cli
 
-    if kind not in ("retention", "ropa") or format not in ("pdf", "json", "csv"):
-        console.print("[red]report retention|ropa --format pdf|json|csv -o FILE[/red]")
+    if kind not in ("retention", "ropa", "requests") or format not in ("pdf", "json", "csv"):
+        console.print("[red]report retention|ropa|requests --format pdf|json|csv -o FILE[/red]")
         raise typer.Exit(2)
     settings = _settings()
     _logging(settings)

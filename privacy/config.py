@@ -202,6 +202,29 @@ class Settings(BaseSettings):
         description="When the retention report and the record of processing are written to "
         "`$PRIVACY_DATA_DIR/reports/` (crontab line, UTC). Empty: never.",
     )
+    # --- scheduled clean-ups of the erasure, webhook and auth domains (wiring) ---
+    tombstone_replay_schedule: str | None = Field(
+        "0 4 * * *",
+        description="When erasure tombstones are replayed (subjects a database restore "
+        "brought back are erased again; start-up does it too): crontab line (UTC) or "
+        "`every N` seconds. Empty: only at start-up.",
+    )
+    hold_expiry_schedule: str | None = Field(
+        "30 3 * * *",
+        description="When erasures whose last legal hold ended are finished (held records "
+        "and the DEK destroyed): crontab line (UTC) or `every N` seconds. Empty: never.",
+    )
+    webhook_retry_schedule: str | None = Field(
+        "every 60",
+        description="When due webhook deliveries are sent by the scheduler (besides the "
+        "sender inside `privacy serve`; needed with `privacy worker`): crontab line (UTC) "
+        "or `every N` seconds. Empty: never.",
+    )
+    auth_cleanup_schedule: str | None = Field(
+        "every 3600",
+        description="When expired IP blocks are deleted (sessions and revoked tokens follow "
+        "the retention policies): crontab line (UTC) or `every N` seconds. Empty: never.",
+    )
 
     # --- identity, tokens, abuse limits and transport (privacy.auth, privacy.security) ---
     refresh_token_ttl: int = Field(
@@ -338,7 +361,15 @@ class Settings(BaseSettings):
                 "PRIVACY_VAULT_ADDR is set but no credentials: set PRIVACY_VAULT_TOKEN "
                 "or PRIVACY_VAULT_ROLE_ID and PRIVACY_VAULT_SECRET_ID"
             )
-        for name in ("retention_schedule", "key_rotation_schedule", "report_schedule"):
+        for name in (
+            "retention_schedule",
+            "key_rotation_schedule",
+            "report_schedule",
+            "tombstone_replay_schedule",
+            "hold_expiry_schedule",
+            "webhook_retry_schedule",
+            "auth_cleanup_schedule",
+        ):
             _check_schedule(name, getattr(self, name))
         if self.smtp_url is not None:
             mail = urlparse(self.smtp_url.get_secret_value())

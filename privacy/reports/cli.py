@@ -18,12 +18,17 @@ def write(settings: Settings, console: Console, kind: str, fmt: str, output: str
     try:
         with console.status(f"building the {kind} report"), new_session(rt.engine) as session:
             now = utcnow()
-            report = (
-                service.retention_report(session, rt, now=now, days=days)
-                if kind == "retention"
-                else service.ropa(session, rt, now=now)
-            )
-            body = render.render(report, fmt)
+            if kind == "requests":
+                from privacy.reports import requests
+
+                body = requests.render(requests.requests_report(session, now=now), fmt)
+            else:
+                report = (
+                    service.retention_report(session, rt, now=now, days=days)
+                    if kind == "retention"
+                    else service.ropa(session, rt, now=now)
+                )
+                body = render.render(report, fmt)
     finally:
         rt.close()
     Path(output).write_bytes(body)

@@ -9,7 +9,7 @@ from privacy.context import RequestContext
 from privacy.db import utcnow
 from privacy.deps import RuntimeDep, SessionDep, require_roles
 from privacy.errors import PROBLEM_RESPONSES
-from privacy.reports import render, service
+from privacy.reports import render, requests, service
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
 DpoCtx = Annotated[RequestContext, require_roles("dpo")]
@@ -55,3 +55,16 @@ def ropa_report(
     report = service.ropa(session, rt, now=utcnow())
     audit.append(session, ctx, action="report.ropa", reason=f"format:{format}")
     return _answer(render.render(report, format), format, "record-of-processing")
+
+
+@router.get("/requests", response_class=Response, responses=_content(("pdf", "json", "csv")))
+def requests_report(
+    ctx: DpoCtx,
+    session: SessionDep,
+    format: Annotated[Literal["pdf", "json", "csv"], Query(description="pdf, json or csv")] = "pdf",
+) -> Response:
+    """The data-subject request register: counts by type and state, on-time rate, median
+    days to close, and the open requests past their deadline (ids, types, dates only)."""
+    report = requests.requests_report(session, now=utcnow())
+    audit.append(session, ctx, action="report.requests", reason=f"format:{format}")
+    return _answer(requests.render(report, format), format, "request-register")

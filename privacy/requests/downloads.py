@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
 
 from privacy.audit import service as audit
@@ -54,17 +55,29 @@ def open_export(
     return archive.decrypt(path, cipher, str(req.id))
 
 
-def purge_expired_exports(session: Session, now: datetime, *, rt: Runtime | None = None) -> int:
-    """Delete export archives past `expires_at` (and stray files of failed exports older
-    than the TTL); returns how many archives were deleted. For the scheduler: the caller
-    commits. Without `rt`, the data directory comes from the environment's settings."""
+def due_exports(now: datetime, created_before: datetime | None = None) -> ColumnElement[bool]:
+    """Live archives past `expires_at`, or created at or before `created_before` (the
+    retention policy's cutoff, when it is shorter than the TTL)."""
+    due = col(DsrExport.expires_at) <= now
+    if created_before is not None:
+        due = or_(due, col(DsrExport.created_at) <= created_before)
+    return and_(col(DsrExport.deleted_at).is_(None), due)
+
+
+def purge_expired_exports(
+    session: Session,
+    now: datetime,
+    *,
+    rt: Runtime | None = None,
+    created_before: datetime | None = None,
+) -> int:
+    """Delete export archives past `expires_at` or created at or before `created_before`
+    (and stray files of failed exports older than the TTL); returns how many archives were
+    deleted. For the scheduler: the caller commits. Without `rt`, the data directory comes
+    from the environment's settings."""
     settings = rt.settings if rt is not None else get_settings()
     folder = export_dir(settings)
-    due = session.exec(
-        select(DsrExport).where(
-            col(DsrExport.deleted_at).is_(None), col(DsrExport.expires_at) <= now
-        )
-    ).all()
+    due = session.exec(select(DsrExport).where(due_exports(now, created_before))).all()
     for exp in due:
         (folder / exp.file_name).unlink(missing_ok=True)
         exp.deleted_at = now

@@ -5,8 +5,10 @@ wrapped DEK (crypto-shredding: copies of its ciphertext in backups no longer ope
 hold keeps some of the subject's records, only the others go, and the subject and its DEK
 stay so that the held records remain readable; the subject is counted as held.
 
-The erasure domain (data-subject requests) has its own `erase_subject` with tombstones and
-receipts; `ERASER` is the one seam to switch this policy action over to it.
+`ERASER` is what the purge calls: `erase_with_proof`, the erasure domain's erasure (the
+same one as an erasure request: tombstone in Vault KV, signed receipt, Art. 19 notices, its
+own legal-hold handling). `erase_subject` above it is the plain deletion, kept for callers
+that must not touch Vault KV.
 """
 
 from __future__ import annotations
@@ -96,8 +98,38 @@ def erase_subject(
     return Erased(erased=erased, records_deleted=deleted, holds=tuple(holds))
 
 
-# The integrator points this at the erasure domain's erase_subject (same keyword arguments).
-ERASER: Callable[..., Erased] = erase_subject
+def erase_with_proof(
+    session: Session,
+    rt: Runtime,
+    ctx: RequestContext,
+    *,
+    subject_id: uuid.UUID,
+    catalog: Catalog,
+    now: datetime,
+    reason: str,
+) -> Erased:
+    """`privacy.erasure.service.run_erasure` behind this module's calling convention.
+
+    It commits through `session` (per batch and at the end), so whatever the caller added
+    before the call is committed with it. The holds it applies are the same `[[hold]]`
+    entries (rt.retention); a subject it kept records of is `erased=False` with those holds.
+    """
+    from privacy.erasure.service import run_erasure
+
+    # Why the system erased this subject: the erasure's own audit rows name no policy.
+    audit.append(session, ctx, action="retention.erase", subject_id=subject_id, reason=reason)
+    result = run_erasure(session, rt, ctx, subject_id, now=now)
+    kept = {k["hold"] for k in result.get("kept") or ()}
+    held = tuple(h for h in rt.retention.holds if h.id in kept)
+    return Erased(
+        erased=not kept,
+        records_deleted=sum(result.get("erased", {}).values()),
+        holds=held,
+    )
+
+
+# The one seam the purge calls (same keyword arguments for both).
+ERASER: Callable[..., Erased] = erase_with_proof
 
 
 def candidate_subjects(

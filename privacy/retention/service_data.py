@@ -4,7 +4,7 @@ Each data set is purged by the domain that owns it, through a function registere
 `purger(rt, cutoff=..., dry_run=...) -> (matched, purged)`, deleting what was created at
 or before `cutoff` in its own bounded transactions. Registering one is one line, e.g.
 
-    register("sessions", privacy.auth.service.purge_expired_sessions)
+    register("sessions", privacy.retention.purgers.purge_sessions)
 
 A data set without a registered purger is reported as not enforced, not silently skipped.
 """
@@ -90,5 +90,19 @@ def purge_audit_log(rt: Runtime, *, cutoff: datetime, dry_run: bool) -> tuple[in
 
 register("job_runs", purge_job_runs)
 register("audit_log", purge_audit_log)
+
+
+def _register_owned() -> None:
+    # Imported here: these reach into the auth and requests domains.
+    from privacy.retention import purgers
+
+    register("sessions", purgers.purge_sessions)
+    register("revoked_tokens", purgers.purge_revoked_tokens)
+    register("export_archives", purgers.purge_export_archives)
+    register("requests", purgers.purge_requests)
+    # No "tombstones": Vault KV, which the service may not delete from (purgers.py).
+
+
+_register_owned()
 
 __all__ = ["apply", "register", "registered"]

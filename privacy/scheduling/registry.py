@@ -90,5 +90,37 @@ register(
         lambda s: s.report_schedule,
     )
 )
-# Other domains' clean-ups go here, one line each, e.g.
-# register(JobSpec("sessions-cleanup", "jobs.cleanup:sessions", "...", lambda s: "every 3600s"))
+# Other domains' clean-ups (jobs/cleanup.py). Sessions, revoked tokens, export archives and
+# request records are purged by the retention purge (privacy/retention/purgers.py).
+register(
+    JobSpec(
+        "tombstone-replay",
+        "jobs.cleanup:replay_tombstones",
+        "Erase again every subject that has an erasure tombstone but is in the database.",
+        lambda s: s.tombstone_replay_schedule,
+    )
+)
+register(
+    JobSpec(
+        "hold-expiry",
+        "jobs.cleanup:destroy_expired_holds",
+        "Finish erasures whose last legal hold ended: held records and the DEK go.",
+        lambda s: s.hold_expiry_schedule,
+    )
+)
+register(
+    JobSpec(
+        "webhook-retries",
+        "jobs.cleanup:deliver_webhooks",
+        "Send the Art. 19 webhook deliveries that are due (first tries and retries).",
+        lambda s: s.webhook_retry_schedule,
+    )
+)
+register(
+    JobSpec(
+        "auth-cleanup",
+        "jobs.cleanup:purge_ip_blocks",
+        "Delete IP blocks that have expired.",
+        lambda s: s.auth_cleanup_schedule,
+    )
+)

@@ -88,12 +88,13 @@ def test_file_locks_exclude_within_one_process(tmp_path: Path):
 class TestScheduler:
     def test_jobs_follow_the_settings(self, runtime):
         names = {j.id for j in sched.build(runtime).get_jobs()}
-        assert names == {"retention-purge", "audit-seal", "reports"}
+        cleanups = {"tombstone-replay", "hold-expiry", "webhook-retries", "auth-cleanup"}
+        assert names == {"retention-purge", "audit-seal", "reports"} | cleanups
         runtime.settings = runtime.settings.model_copy(
             update={"key_rotation_schedule": "0 4 1 */3 *", "report_schedule": ""}
         )
         names = {j.id for j in sched.build(runtime).get_jobs()}
-        assert names == {"retention-purge", "audit-seal", "key-rotation"}
+        assert names == {"retention-purge", "audit-seal", "key-rotation"} | cleanups
 
     def test_serve_with_the_scheduler_runs_jobs_and_lists_next_runs(
         self, dev_vault, tmp_path, engine

@@ -286,12 +286,12 @@ class TestServiceData:
             s.commit()
         shipped = load_retention(None).policies
         rt.retention = RetentionConfig(
-            policies=tuple(p for p in shipped if p.data in ("job_runs", "sessions")), holds=()
+            policies=tuple(p for p in shipped if p.data in ("job_runs", "tombstones")), holds=()
         )
         report = service.purge(rt, CTX, now=NOW)
         runs = outcome(report, "job-runs")
         assert (runs.matched, runs.purged, runs.enforced) == (1, 1, True)
-        assert outcome(report, "sessions").enforced is False
+        assert outcome(report, "erasure-tombstones").enforced is False
         assert count(rt, "SELECT COUNT(*) FROM job_runs") == 1
 
 

@@ -16,9 +16,12 @@ import kms
 from privacy.db import new_session
 from privacy.keys import service as keys_service
 from privacy.keys.models import ServiceKey
+from privacy.requests.export import key_context as export_context
+from privacy.requests.models import DsrExport
 from privacy.runtime import Runtime
 from privacy.subjects.models import Subject
 from privacy.subjects.sealing import key_context
+from privacy.webhooks.models import WebhookSecret
 
 log = logging.getLogger("privacy.keys")
 
@@ -37,6 +40,10 @@ class KeyStatus:
     service_key_min_decryption_version: int = 0
     service_keys_total: int = 0
     service_keys_on_latest: int = 0
+    # Other keys wrapped by the same two transit keys: export-archive keys (KEK) and apps'
+    # webhook secrets (service key). Each old version is retired only when these are done too.
+    export_keys_pending: int = 0
+    webhook_secrets_pending: int = 0
 
     @property
     def pending(self) -> int:
@@ -75,6 +82,8 @@ def status(rt: Runtime) -> KeyStatus:
         }
         svc_total = _count(session, ServiceKey, ServiceKey.wrapped)
         svc_latest = _count(session, ServiceKey, ServiceKey.wrapped, svc.latest_version)
+        exports_old = len(_live_exports(session, info.latest_version))
+        secrets_old = len(_old_secrets(session, svc.latest_version))
     return KeyStatus(
         kek=rt.settings.kek_name,
         latest_version=info.latest_version,
@@ -87,7 +96,52 @@ def status(rt: Runtime) -> KeyStatus:
         service_key_min_decryption_version=svc.min_decryption_version,
         service_keys_total=svc_total,
         service_keys_on_latest=svc_latest,
+        export_keys_pending=exports_old,
+        webhook_secrets_pending=secrets_old,
     )
+
+
+def _live_exports(session: Any, latest: int) -> list[DsrExport]:
+    """Export archives still downloadable whose key is wrapped under an older KEK version."""
+    q = select(DsrExport).where(
+        col(DsrExport.deleted_at).is_(None),
+        col(DsrExport.wrapped_key).startswith("vault:"),
+        ~col(DsrExport.wrapped_key).startswith(_prefix(latest)),
+    )
+    return list(session.exec(q).all())
+
+
+def _old_secrets(session: Any, latest: int) -> list[WebhookSecret]:
+    q = select(WebhookSecret).where(~col(WebhookSecret.wrapped).startswith(_prefix(latest)))
+    return list(session.exec(q).all())
+
+
+def rewrap_other_keys(rt: Runtime) -> int:
+    """Rewrap export-archive keys and webhook secrets inside Vault (few rows: one batch
+    each), so that retiring an old version cannot leave an archive or an app's webhook
+    secret that no longer unwraps. A key that fails to unwrap is left pending."""
+    done = 0
+    with new_session(rt.engine) as session:
+        latest = rt.transit.key_info(rt.settings.kek_name).latest_version
+        for exp in _live_exports(session, latest):
+            try:
+                exp.wrapped_key = rt.keyring.rewrap(
+                    [(exp.wrapped_key, export_context(exp.request_id))]
+                )[0]
+                done += 1
+            except kms.DecryptionFailed:
+                log.error("export %s: wrapped key does not unwrap; left pending", exp.request_id)
+        svc_latest = rt.transit.key_info(rt.settings.service_key_name).latest_version
+        for secret in _old_secrets(session, svc_latest):
+            try:
+                secret.wrapped = rt.transit.rewrap_batch(
+                    rt.settings.service_key_name, [(secret.wrapped, None)]
+                )[0]
+                done += 1
+            except kms.DecryptionFailed:
+                log.error("webhook secret of app %s does not unwrap; left pending", secret.app_id)
+        session.commit()
+    return done
 
 
 def rewrap_pending(
@@ -208,13 +262,19 @@ def finish(
     """
     rewrap_pending(rt, progress=progress)
     keys_service.rewrap_all(rt.engine, rt.transit, vault_key=rt.settings.service_key_name)
+    rewrap_other_keys(rt)
     st = status(rt)
     if not retire_old:
         return st
-    if st.pending == 0 and st.min_decryption_version < st.latest_version:
+    if (
+        st.pending == 0
+        and st.export_keys_pending == 0
+        and st.min_decryption_version < st.latest_version
+    ):
         rt.transit.set_min_decryption_version(rt.settings.kek_name, st.latest_version)
     if (
         st.service_keys_pending == 0
+        and st.webhook_secrets_pending == 0
         and st.service_key_min_decryption_version < st.service_key_latest_version
     ):
         rt.transit.set_min_decryption_version(

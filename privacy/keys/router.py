@@ -30,6 +30,12 @@ class KeyStatusRead(BaseModel):
     service_key_min_decryption_version: int
     service_keys_total: int
     service_keys_pending: int
+    export_keys_pending: int = Field(
+        description="Export-archive keys still wrapped under an older KEK version."
+    )
+    webhook_secrets_pending: int = Field(
+        description="Apps' webhook secrets still wrapped under an older service-key version."
+    )
     last_rotation: dict[str, Any] | None = Field(
         None, description="The last key-rotation job run: outcome, start, end, counts."
     )

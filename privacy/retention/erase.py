@@ -1,14 +1,8 @@
 """`erase_subject` policies: remove whole subjects, except what a legal hold keeps.
 
-`erase_subject` here deletes the subject's records and its row, and with the row its
-wrapped DEK (crypto-shredding: copies of its ciphertext in backups no longer open). When a
-hold keeps some of the subject's records, only the others go, and the subject and its DEK
-stay so that the held records remain readable; the subject is counted as held.
-
-`ERASER` is what the purge calls: `erase_with_proof`, the erasure domain's erasure (the
-same one as an erasure request: tombstone in Vault KV, signed receipt, Art. 19 notices, its
-own legal-hold handling). `erase_subject` above it is the plain deletion, kept for callers
-that must not touch Vault KV.
+The purge runs the erasure domain's erasure (`erase_with_proof`), the same one as an
+erasure request: tombstone in Vault KV, signed receipt, Art. 19 notices and its own
+legal-hold handling. A subject it kept records of for a hold is counted as held.
 """
 
 from __future__ import annotations
@@ -19,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from privacy.audit import service as audit
@@ -28,7 +22,7 @@ from privacy.db import new_session
 from privacy.retention.policy import Hold, Policy, RetentionConfig
 from privacy.retention.scope import Catalog, candidates, hold_gate, policy_collections
 from privacy.runtime import Runtime
-from privacy.subjects.models import BlindIndexEntry, Record, Subject
+from privacy.subjects.models import Record
 from privacy.subjects.sealing import key_context
 
 
@@ -55,47 +49,6 @@ def subject_holds(
             if cut is None or created > cut:
                 found[hold.id] = hold
     return [found[k] for k in sorted(found)]
-
-
-def erase_subject(
-    session: Session,
-    rt: Runtime,
-    ctx: RequestContext,
-    *,
-    subject_id: uuid.UUID,
-    catalog: Catalog,
-    now: datetime,
-    reason: str,
-) -> Erased:
-    """Delete the subject's unheld records; with none held, the subject and its DEK too."""
-    holds = subject_holds(session, rt.retention, catalog, subject_id, now)
-    deleted = 0
-    collections = session.execute(
-        select(Record.collection).where(col(Record.subject_id) == subject_id).distinct()
-    ).scalars()
-    for collection in list(collections):
-        gate = hold_gate(rt.retention, catalog, collection, now)
-        where = [
-            col(Record.subject_id) == subject_id,
-            col(Record.collection) == collection,
-            gate.free_clause(Record.created_at),
-        ]
-        ids = select(Record.id).where(*where)
-        session.execute(delete(BlindIndexEntry).where(col(BlindIndexEntry.record_id).in_(ids)))
-        deleted += max(session.execute(delete(Record).where(*where)).rowcount, 0)  # type: ignore[attr-defined]
-    erased = not holds
-    if erased:
-        # With the row goes the wrapped DEK; consent history and the rest cascade.
-        session.execute(delete(Subject).where(col(Subject.id) == subject_id))
-    audit.append(
-        session,
-        ctx,
-        action="subject.erase",
-        outcome="ok",
-        subject_id=subject_id,
-        reason=(reason if erased else f"{reason} held:{','.join(h.id for h in holds)}")[:500],
-    )
-    return Erased(erased=erased, records_deleted=deleted, holds=tuple(holds))
 
 
 def erase_with_proof(
@@ -126,10 +79,6 @@ def erase_with_proof(
         records_deleted=sum(result.get("erased", {}).values()),
         holds=held,
     )
-
-
-# The one seam the purge calls (same keyword arguments for both).
-ERASER: Callable[..., Erased] = erase_with_proof
 
 
 def candidate_subjects(
@@ -188,7 +137,7 @@ def purge_subjects(
         with new_session(rt.engine) as session:
             erased = []
             for subject_id in ids:
-                got = ERASER(
+                got = erase_with_proof(
                     session,
                     rt,
                     ctx,

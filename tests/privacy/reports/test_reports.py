@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import subprocess
 from datetime import timedelta
@@ -189,7 +190,10 @@ def test_scheduled_reports_are_written_to_the_data_dir(seeded):
 
 def _png(pdf: bytes, stem: Path) -> None:
     if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm (poppler-utils) is not installed: PDF not rendered to PNG")
+        reason = "pdftoppm (poppler-utils) is not installed: PDF not rendered to PNG"
+        if os.environ.get("PRIVACY_TEST_REQUIRE_PDFTOPPM"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     src = stem.with_suffix(".pdf")
     src.write_bytes(pdf)
     subprocess.run(

@@ -113,7 +113,9 @@ class Server:
     pid: int
 
 
-def launch(procs: Processes, vault: DevVault, pg: Postgres | None, label: str) -> Server:
+def launch(
+    procs: Processes, vault: DevVault, pg: Postgres | None, label: str, batch: int | None = None
+) -> Server:
     privacy = find_privacy()
     data_dir = procs.workdir / f"{label}-data"
     data_dir.mkdir()
@@ -131,7 +133,13 @@ def launch(procs: Processes, vault: DevVault, pg: Postgres | None, label: str) -
         "PRIVACY_RETENTION_SCHEDULE": "",  # the benchmark triggers purges itself
         "PRIVACY_REPORT_SCHEDULE": "",
         "PRIVACY_SCHEDULER": "off",
+        # The admin's token triggers the purges; TOTP enrolment is not what is measured.
+        "PRIVACY_MFA_REQUIRED_ROLES": "",
+        # Measured load, not abuse: the per-principal limit would answer 429.
+        "PRIVACY_API_RATE_LIMIT": "100000000/minute",
     }
+    if batch:
+        values["PRIVACY_RETENTION_BATCH_SIZE"] = str(batch)
     if pg is not None:
         db_url = pg.create(label).replace("postgresql://", "postgresql+psycopg://", 1)
         values["PRIVACY_DATABASE_URL"] = db_url
@@ -181,11 +189,13 @@ def live_records(server: Server, n: int) -> list[tuple[str, str]]:
 
 
 def seed_expired(db_url: str, n: int, *, subjects: int = 1000) -> None:
-    """n records created 400 days ago, each with one blind-index row, spread over subjects.
+    """n records created over one day 400 days ago, each with one blind-index row, spread
+    over subjects.
 
     Inserted through SQLAlchemy Core (executemany), so ids and times are stored exactly as
     the service stores them on either backend."""
     from privacy.db import make_engine
+    from privacy.ids import uuid7
     from privacy.subjects.models import BlindIndexEntry, Record, Subject
 
     engine = make_engine(db_url)
@@ -212,7 +222,9 @@ def seed_expired(db_url: str, n: int, *, subjects: int = 1000) -> None:
         for start in range(0, n, chunk):
             rows, index = [], []
             for i in range(start, min(n, start + chunk)):
-                rid, sid = uuid.uuid4(), subject_ids[i % subjects]
+                # Written over the day 400 days ago, with ids from those times (ids.py).
+                at = old + timedelta(seconds=i * 86_400 / n)
+                rid, sid = uuid7(at), subject_ids[i % subjects]
                 rows.append(
                     {
                         "id": rid,
@@ -220,8 +232,8 @@ def seed_expired(db_url: str, n: int, *, subjects: int = 1000) -> None:
                         "collection": "customers",
                         "sealed": {"name": "c2VhbGVk"},
                         "created_by": "bench",
-                        "created_at": old,
-                        "updated_at": old,
+                        "created_at": at,
+                        "updated_at": at,
                     }
                 )
                 index.append(
@@ -428,7 +440,7 @@ def run_backend(args: argparse.Namespace, db: str, workdir: Path) -> Result:
     res = Result(db=db, records=args.records)
     try:
         vault = start_dev_vault(procs)
-        server = launch(procs, vault, pg, db)
+        server = launch(procs, vault, pg, db, args.batch)
         live = live_records(server, args.live)
         print(f"[{db}] seeding {args.records:,} expired records", flush=True)
         seed_expired(server.db_url, args.records)
@@ -478,6 +490,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="expired records per purge (1000000 for the full run)",
     )
     p.add_argument("--deks", type=int, default=20_000, help="DEKs to rewrap")
+    p.add_argument(
+        "--batch", type=int, help="PRIVACY_RETENTION_BATCH_SIZE for the server (default: its own)"
+    )
     p.add_argument("--live", type=int, default=100, help="records the readers read")
     p.add_argument("--reads", type=int, default=3000, help="reads in the baseline phase")
     p.add_argument("--concurrency", type=int, default=4)

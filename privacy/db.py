@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,80 @@ def make_engine(url: str, **kw: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, future=True, **kw)
 
 
+SQLITE_CACHE_KIB = 64 * 1024  # page cache of the one connection
+SQLITE_CHECKPOINT_PAGES = 10_000  # about 40 MiB of WAL between automatic checkpoints
+SQLITE_WAL_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+class SharedConnectionPool(QueuePool):
+    """SQLite's one shared connection, which also knows how many threads wait for it.
+
+    Bulk work (the retention purge) uses it to give way: between its batches it lets
+    waiting API requests go first, and runs flat out when nobody waits.
+    """
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
+
+    @property
+    def waiting(self) -> int:
+        """Threads currently asking for the connection."""
+        return self._waiting
+
+    def _do_get(self) -> Any:  # the pool's extension point for checkouts
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            return super()._do_get()
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+
+
+def waiting_for_connection(engine: Engine) -> int:
+    """How many threads wait for the database connection (SQLite); 0 elsewhere."""
+    pool = engine.pool
+    return pool.waiting if isinstance(pool, SharedConnectionPool) else 0
+
+
+@contextmanager
+def checkpoints_aside(engine: Engine, every: float = 0.05) -> Iterator[None]:
+    """While bulk work runs, copy the WAL back into the database from a connection of
+    its own (SQLite; a no-op elsewhere).
+
+    Otherwise the commit that crosses `wal_autocheckpoint` does the whole checkpoint,
+    fsync included, on the shared connection, and every API request waits for it: the
+    long tail of a purge's batches. A PASSIVE checkpoint never blocks the writer; the
+    shared connection's own automatic checkpoint stays as the backstop.
+    """
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    stop = threading.Event()
+
+    def run() -> None:
+        conn = sqlite3.connect(path, timeout=1, isolation_level=None, check_same_thread=False)
+        try:
+            while not stop.wait(every):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:  # busy or locked: the next round tries again
+                    continue
+        finally:
+            conn.close()
+
+    worker = threading.Thread(target=run, name="sqlite-checkpoint", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join()
+
+
 def _sqlite_engine(url: str, **kw: Any) -> Engine:
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -27,7 +105,7 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
     # for the file lock (see DESIGN.md).
     engine = create_engine(
         url,
-        poolclass=QueuePool,
+        poolclass=SharedConnectionPool,
         pool_size=1,
         max_overflow=0,
         pool_timeout=30,
@@ -44,6 +122,14 @@ def _sqlite_engine(url: str, **kw: Any) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # Bulk deletes (a retention purge, an erasure) dirty pages across several indexes.
+        # With the defaults (2 MiB of cache, a checkpoint every 1,000 WAL pages) a batch
+        # re-read pages it had just evicted and forced a checkpoint, with its fsync, at
+        # every commit; these measured 2-3x faster purges (bench/README.md, `purge`).
+        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
+        # ...and the WAL file is cut back to this size after each checkpoint.
+        cur.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_LIMIT_BYTES}")
         cur.close()
 
     @event.listens_for(engine, "begin")

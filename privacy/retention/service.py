@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,7 @@ from sqlmodel import Session, col
 
 from privacy.audit import service as audit
 from privacy.context import RequestContext
-from privacy.db import new_session, utcnow
+from privacy.db import checkpoints_aside, new_session, utcnow, waiting_for_connection
 from privacy.retention import erase, service_data
 from privacy.retention.models import RetentionPurge
 from privacy.retention.policy import Policy, as_utc
@@ -43,7 +44,9 @@ from privacy.subjects.models import BlindIndexEntry, Record
 log = logging.getLogger("privacy.retention")
 BATCH = 1000  # records per transaction: bounded lock time, one audit entry per batch
 SUBJECT_BATCH = 100  # subjects per transaction for erase_subject
-SQLITE_PAUSE = 0.5  # pause after a batch, as a share of the batch's own time (SQLite only)
+SQLITE_GIVE_WAY = 1.0  # longest wait for queued requests after a batch, per batch time
+QUIET = 0.010  # seconds with nobody waiting for the connection: the purge goes on
+MIN_BATCH = 100  # the smallest batch while requests are waiting (SQLite)
 
 
 @dataclass
@@ -97,12 +100,10 @@ def purge(
     with new_session(rt.engine) as session:
         catalog = load_catalog(session)
     outcomes = []
-    for policy in rt.retention.policies:
-        try:
-            if policy.data is not None:
-                out = service_data.apply(rt, ctx, policy, now=now, dry_run=dry_run)
-            else:
-                out = _apply(
+    with checkpoints_aside(rt.engine) if not dry_run else nullcontext():
+        for policy in rt.retention.policies:
+            outcomes.append(
+                _apply_policy(
                     rt,
                     ctx,
                     policy,
@@ -114,12 +115,45 @@ def purge(
                     progress=progress,
                     on_start=on_start,
                 )
-        except Exception as exc:  # isolate: report it and go on with the next policy
-            log.error("retention policy %s failed: %s", policy.id, type(exc).__name__)
-            out = PolicyOutcome(policy.id, policy.action, data=policy.data)
-            out.error = type(exc).__name__
-        outcomes.append(out)
+            )
     return PurgeReport(dry_run=dry_run, at=now, policies=outcomes)
+
+
+def _apply_policy(
+    rt: Runtime,
+    ctx: RequestContext,
+    policy: Policy,
+    catalog: Catalog,
+    *,
+    now: datetime,
+    dry_run: bool,
+    batch: int,
+    run_id: uuid.UUID | None,
+    progress: Progress | None,
+    on_start: Callable[[str, int], None] | None,
+) -> PolicyOutcome:
+    """One policy; its failure is reported in its outcome and does not stop the others."""
+    try:
+        if policy.data is not None:
+            out = service_data.apply(rt, ctx, policy, now=now, dry_run=dry_run)
+        else:
+            out = _apply(
+                rt,
+                ctx,
+                policy,
+                catalog,
+                now=now,
+                dry_run=dry_run,
+                batch=batch,
+                run_id=run_id,
+                progress=progress,
+                on_start=on_start,
+            )
+    except Exception as exc:  # isolate: report it and go on with the next policy
+        log.error("retention policy %s failed: %s", policy.id, type(exc).__name__)
+        out = PolicyOutcome(policy.id, policy.action, data=policy.data)
+        out.error = type(exc).__name__
+    return out
 
 
 def count_policy(
@@ -252,18 +286,14 @@ def _purge_collection(
         *candidates(policy, catalog, collection, policy.cutoff(now)),
         gate.free_clause(Record.created_at),
     ]
-    done, after = 0, None
-    # SQLite: the API and the purge share one connection (privacy/db.py). Pausing after a
-    # batch for part of the time it took lets queued requests in, so a purge slows the
-    # API down by a bounded factor instead of starving it.
-    pause = SQLITE_PAUSE if rt.engine.dialect.name == "sqlite" else 0.0
+    done, after, size = 0, None, batch
     while True:
         started = time.perf_counter()
         with new_session(rt.engine) as session:
             if policy.action == "delete":
-                n, last = _delete_batch(session, where, batch)
+                n, last = _delete_batch(session, where, size)
             else:
-                n, last = _anonymise_batch(session, where, after, batch, policy.fields)
+                n, last = _anonymise_batch(session, where, after, size, policy.fields)
             if last is None:
                 return done
             after = last if policy.action == "anonymise" else None
@@ -273,8 +303,33 @@ def _purge_collection(
         done += n
         if progress and n:
             progress(policy.id, n)
-        if pause:
-            time.sleep((time.perf_counter() - started) * pause)
+        # Requests waited: smaller batches keep their wait short. Nobody did: bigger
+        # ones, up to the configured size, go faster.
+        if give_way(rt, time.perf_counter() - started):
+            size = max(MIN_BATCH, size // 2)
+        else:
+            size = min(batch, size * 2)
+
+
+def give_way(rt: Runtime, batch_seconds: float) -> bool:
+    """SQLite: the API and the purge share one connection (privacy/db.py). After a batch,
+    let the requests that queued up behind it go first, for at most SQLITE_GIVE_WAY
+    times the batch's own time; so a purge slows the API down by a bounded factor
+    instead of starving it, and runs flat out when nobody is waiting.
+
+    True when requests were waiting (never on PostgreSQL, which has a pool)."""
+    if not waiting_for_connection(rt.engine):
+        return False
+    now = time.perf_counter()
+    deadline, last_seen = now + batch_seconds * SQLITE_GIVE_WAY, now
+    # A request takes the connection more than once (its principal, then its work), so
+    # wait for a short quiet spell, not only for the queue to be empty for an instant.
+    while now < deadline and now - last_seen < QUIET:
+        if waiting_for_connection(rt.engine):
+            last_seen = now
+        time.sleep(0.0005)
+        now = time.perf_counter()
+    return True
 
 
 def _delete_batch(session: Session, where: list[Any], batch: int) -> tuple[int, Any]:

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Column, ForeignKey, Index, LargeBinary, Uuid
 from sqlmodel import Field, SQLModel
 
 from privacy.db import UtcDateTime, utcnow
+from privacy.ids import uuid7
 
 
 class Subject(SQLModel, table=True):
@@ -29,9 +30,14 @@ class Subject(SQLModel, table=True):
 
 class Record(SQLModel, table=True):
     __tablename__ = "records"
-    __table_args__ = (Index("ix_records_collection_subject", "collection", "subject_id"),)
+    # subject_id first: it also serves the ON DELETE CASCADE from subjects (see 0021).
+    __table_args__ = (
+        Index("ix_records_subject_collection", "subject_id", "collection"),
+        Index("ix_records_collection_created", "collection", "created_at"),
+        Index("ix_records_collection_updated", "collection", "updated_at"),
+    )
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)  # time-ordered: ids.py
     subject_id: uuid.UUID = Field(
         sa_column=Column(Uuid, ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False)
     )
@@ -56,4 +62,5 @@ class BlindIndexEntry(SQLModel, table=True):
             Uuid, ForeignKey("records.id", ondelete="CASCADE"), nullable=False, index=True
         )
     )
-    subject_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False, index=True))
+    # Not indexed: every lookup by subject goes through records (see 0021).
+    subject_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))

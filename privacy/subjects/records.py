@@ -27,6 +27,7 @@ from privacy.context import RequestContext
 from privacy.db import utcnow
 from privacy.erasure.marks import is_erased_index
 from privacy.errors import BadRequest, Conflict, IntegrityFailure, InvalidData, NotFound
+from privacy.ids import uuid7
 from privacy.runtime import Runtime
 from privacy.schemas import decode_cursor, page_of
 from privacy.subjects import sealing
@@ -189,7 +190,7 @@ def create_records(
     records: list[dict[str, Any]] = []
     index: list[dict[str, Any]] = []
     for item, vals in zip(items, values, strict=True):
-        sid, rid = item.subject_id, uuid.uuid4()
+        sid, rid = item.subject_id, uuid7()
         sealed, entries = _seal(rt, ciphers[sid], sid, col_, rid, vals, {})
         index += entries
         records.append(

@@ -173,7 +173,10 @@ class Settings(BaseSettings):
         1000,
         ge=1,
         le=10_000,
-        description="Records purged per transaction (each batch gets one audit entry).",
+        description=(
+            "Records purged per transaction (each batch gets one audit entry). On SQLite "
+            "batches shrink, down to 100, while API requests wait for the database."
+        ),
     )
     rewrap_batch_size: int = Field(
         500,

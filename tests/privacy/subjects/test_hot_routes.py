@@ -6,12 +6,16 @@ problem+json, audited, and the per-principal rate limit."""
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
+import time
 import uuid
 
 import pytest
 from sqlalchemy import event
 
+from privacy.auth import tokens
 from support.api import (
     FULL_APP_SCOPES,
     audit_rows,
@@ -129,6 +133,22 @@ class TestCallerCheckedOnEveryRequest:
         _assert_problem(_read(client, headers, rid), 401)
         _assert_problem(_write(client, headers, sid), 401)
         assert count_rows(runtime, "records") == 1
+
+    def test_a_token_used_before_is_refused_once_it_expires(
+        self, client, admin, vault_app, runtime
+    ):
+        # Its signature was checked on first use and remembered; its expiry is not.
+        app = register_app(client, admin, FULL_APP_SCOPES)
+        sid = new_subject(client, vault_app)
+        token = tokens.issue(
+            runtime.token_key, kid="token-signing-v1", sub=app["client_id"], kind="app",
+            roles=["app"], ttl=2,
+        )  # fmt: skip
+        exp = int(json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["exp"])
+        assert _write(client, bearer(token), sid).status_code == 201
+        while time.time() < exp:
+            time.sleep(0.1)
+        _assert_problem(_write(client, bearer(token), sid), 401)
 
     def test_no_token_is_401_even_with_a_bad_body(self, client, vault_app):
         r = client.post(RECORDS, json={"subject_id": "not-a-uuid"})

@@ -278,4 +278,3 @@ def transaction(*roles: str):
 
 
 AppTx = Annotated[Transaction, transaction("app")]
-AppOrDpoTx = Annotated[Transaction, transaction("app", "dpo")]

@@ -489,6 +489,29 @@ def ratios(targets: dict[str, Target]) -> list[dict[str, Any]]:
     return out
 
 
+def ceilings(targets: dict[str, Target]) -> list[dict[str, Any]]:
+    """Plain rate ÷ transit rate per phase: the plaintext app does no encryption, no audit
+    and no token check at all, so no implementation on this stack (framework, server,
+    database, machine) can be further ahead of the transit baseline than it is. When this is
+    under the 10x aim, the aim cannot be met here, whatever the vault does."""
+    plain, transit = targets.get("plain"), targets.get("transit")
+    out: list[dict[str, Any]] = []
+    if plain is None or transit is None:
+        return out
+    for phase in ("writes", "reads"):
+        a, b = plain.phases.get(phase), transit.phases.get(phase)
+        if a and b and b.rate:
+            out.append(
+                {
+                    "metric": f"{phase}/s plain ÷ transit",
+                    "plain": round(a.rate, 1),
+                    "transit": round(b.rate, 1),
+                    "ratio": round(a.rate / b.rate, 3),
+                }
+            )
+    return out
+
+
 def _cost(r: PhaseResult) -> float | None:
     server, vault = r.cpu_ms_per_request("server"), r.cpu_ms_per_request("vault")
     return None if server is None else server + (vault or 0.0)
@@ -569,6 +592,23 @@ def print_report(console: Any, cfg: Config, targets: dict[str, Target], rows: li
                 "n/a" if cost is None else f"{cost:.2f}x",
             )
         console.print(rt)
+    ceiling = ceilings(targets)
+    if ceiling:
+        ct = Table(
+            title="Ceiling for the ÷ transit aim: the plaintext app against transit-per-field",
+            caption="No encryption, audit or auth at all: no implementation on this stack "
+            "and machine can be further ahead of transit than this.",
+        )
+        for col in ("metric", "plain/s", "transit/s", "ratio"):
+            ct.add_column(col, justify="left" if col == "metric" else "right")
+        for row in ceiling:
+            ct.add_row(
+                row["metric"],
+                f"{row['plain']:,.0f}",
+                f"{row['transit']:,.0f}",
+                f"{row['ratio']:.2f}x",
+            )
+        console.print(ct)
 
 
 def write_json(cfg: Config, started: datetime, targets: dict[str, Target], rows: list) -> Path:
@@ -592,6 +632,7 @@ def write_json(cfg: Config, started: datetime, targets: dict[str, Target], rows:
             for name, t in targets.items()
         },
         "ratios": rows,
+        "ceilings": ceilings(targets),
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import InternalError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from privacy.audit import service as audit
 from privacy.config import Settings
@@ -23,23 +25,34 @@ from privacy.errors import (
 )
 from privacy.runtime import Runtime
 
+if TYPE_CHECKING:
+    from privacy.auth.service import Resolved
 
-def get_runtime(request: Request) -> Runtime:
+
+T = TypeVar("T")
+
+# The dependencies that do no I/O are `async def`: FastAPI runs a sync dependency in the
+# threadpool, and each such trip (a limiter acquire, a queue hand-off, a thread wake-up,
+# the GIL changing hands) cost more than the work of all of them together.
+
+
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_settings_dep(rt: RuntimeDep) -> Settings:
+async def get_settings_dep(rt: RuntimeDep) -> Settings:
     return rt.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_session(request: Request, rt: RuntimeDep) -> Iterator[Session]:
-    """One transaction per request: committed when the route returns, rolled back on error.
+@contextmanager
+def request_transaction(request: Request, rt: Runtime) -> Iterator[Session]:
+    """One transaction per request: committed when the work returns, rolled back on error.
 
     A refused request rolls back everything it did, then records the refusal (errors carry
     their audit event) in a transaction of its own; if even that fails, the caller gets 503.
@@ -80,6 +93,11 @@ def get_session(request: Request, rt: RuntimeDep) -> Iterator[Session]:
         session.close()
 
 
+def get_session(request: Request, rt: RuntimeDep) -> Iterator[Session]:
+    with request_transaction(request, rt) as session:
+        yield session
+
+
 # scope="function": commit before the response is sent, so a failed commit is what the
 # client sees (never a 2xx for work that was rolled back).
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -99,28 +117,30 @@ def client_ip(request: Request) -> str | None:
 MFA_ENROL_PATHS = {"/v1/auth/mfa/totp", "/v1/auth/mfa/totp/confirm", "/v1/auth/logout"}
 
 
-def get_principal(
-    request: Request,
-    session: SessionDep,
-    rt: RuntimeDep,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+def _resolve(
+    request: Request, session: Session, rt: Runtime, creds: HTTPAuthorizationCredentials | None
+) -> Resolved:
+    """The caller behind the request's bearer token or browser session: one query, which
+    re-reads the user or app and checks the deny-list (privacy.auth.service)."""
     from privacy.auth import sessions as browser
     from privacy.auth.service import resolve_principal
-    from privacy.security.errors import TooManyRequests
 
     cookie = request.cookies.get(browser.COOKIE)
     if creds is not None and creds.scheme.lower() == "bearer":
-        resolved = resolve_principal(session, rt, creds.credentials)
-    elif creds is None and cookie:
+        return resolve_principal(session, rt, creds.credentials)
+    if creds is None and cookie:
         resolved = browser.resolve(session, rt, cookie)
         if request.method not in browser.SAFE_METHODS:
             browser.check_csrf(resolved.claims["csrf_hash"], request.headers.get("x-csrf-token"))
-    else:
-        raise Unauthorized("a bearer access token is required")
-    # End the read-only lookup so that its connection goes back to the pool: on SQLite
-    # there is one, and work that opens its own transactions (key rotation) needs it.
-    session.commit()
+        return resolved
+    raise Unauthorized("a bearer access token is required")
+
+
+def _admit(request: Request, resolved: Resolved) -> RequestContext:
+    """What is checked of a resolved caller before any route runs: MFA enrolment and the
+    per-principal rate limit. Returns the request's context."""
+    from privacy.security.errors import TooManyRequests
+
     principal = resolved.principal
     request.state.principal = principal
     request.state.claims = resolved.claims
@@ -137,13 +157,27 @@ def get_principal(
         err = TooManyRequests("too many requests; slow down", retry_after=wait)
         err.audit = audit.event(ctx, action="security.rate_limit", outcome="denied", reason="api")
         raise err
-    return principal
+    return ctx
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    rt: RuntimeDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    resolved = _resolve(request, session, rt, creds)
+    # End the read-only lookup so that its connection goes back to the pool: on SQLite
+    # there is one, and work that opens its own transactions (key rotation) needs it.
+    # (The hot routes, through `Transaction`, keep it: their work is in this transaction.)
+    session.commit()
+    return _admit(request, resolved).principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def get_context(request: Request, principal: CurrentPrincipal) -> RequestContext:
+async def get_context(request: Request, principal: CurrentPrincipal) -> RequestContext:
     return RequestContext(
         principal=principal,
         request_id=getattr(request.state, "request_id", None),
@@ -151,7 +185,7 @@ def get_context(request: Request, principal: CurrentPrincipal) -> RequestContext
     )
 
 
-def get_anonymous_context(request: Request) -> RequestContext:
+async def get_anonymous_context(request: Request) -> RequestContext:
     return RequestContext(
         principal=Principal(kind="user", id="anonymous"),
         request_id=getattr(request.state, "request_id", None),
@@ -163,13 +197,17 @@ Ctx = Annotated[RequestContext, Depends(get_context)]
 AnonymousCtx = Annotated[RequestContext, Depends(get_anonymous_context)]
 
 
+def _check_roles(ctx: RequestContext, roles: tuple[str, ...]) -> RequestContext:
+    if not ctx.principal.has_role(*roles):
+        err = Forbidden(f"this operation needs one of the roles: {', '.join(roles)}")
+        err.audit = audit.event(ctx, action="authz.role", outcome="denied", reason="role")
+        raise err
+    return ctx
+
+
 def require_roles(*roles: str):
-    def _check(ctx: Ctx) -> RequestContext:
-        if not ctx.principal.has_role(*roles):
-            err = Forbidden(f"this operation needs one of the roles: {', '.join(roles)}")
-            err.audit = audit.event(ctx, action="authz.role", outcome="denied", reason="role")
-            raise err
-        return ctx
+    async def _check(ctx: Ctx) -> RequestContext:
+        return _check_roles(ctx, roles)
 
     return Depends(_check)
 
@@ -179,3 +217,64 @@ AdminOrDpoCtx = Annotated[RequestContext, require_roles("admin", "dpo")]
 CatalogReaderCtx = Annotated[RequestContext, require_roles("admin", "dpo", "app")]
 AppCtx = Annotated[RequestContext, require_roles("app")]
 AppOrDpoCtx = Annotated[RequestContext, require_roles("app", "dpo")]
+
+
+class Transaction:
+    """A request's whole database work in ONE trip through the threadpool, for the hot
+    routes: the session, the caller (the same one query: suspension and deny-list are
+    checked on every request), the MFA, rate-limit and role checks, the route's work, and
+    the commit, all before the response is sent, with the refusal handling of
+    `request_transaction`. The dependency route takes four trips for the same work
+    (session in, principal, endpoint, session out) and a second transaction for the
+    principal lookup.
+    """
+
+    def __init__(
+        self,
+        request: Request,
+        rt: Runtime,
+        creds: HTTPAuthorizationCredentials | None,
+        roles: tuple[str, ...],
+    ) -> None:
+        self.request = request
+        self.rt = rt
+        self.creds = creds
+        self.roles = roles
+
+    async def run(self, work: Callable[..., T], /, **kwargs: Any) -> T:
+        """`work(session, rt, ctx, **kwargs)` in the threadpool; its result once committed."""
+        return await run_in_threadpool(self._run, work, kwargs)
+
+    def _run(self, work: Callable[..., T], kwargs: dict[str, Any]) -> T:
+        with request_transaction(self.request, self.rt) as session:
+            ctx = _admit(self.request, _resolve(self.request, session, self.rt, self.creds))
+            _check_roles(ctx, self.roles)
+            return work(session, self.rt, ctx, **kwargs)
+
+
+def _nothing(session: Session, rt: Runtime, ctx: RequestContext) -> None:
+    return None
+
+
+def transaction(*roles: str):
+    """`Annotated[Transaction, transaction("app")]`: a route body run by `Transaction`,
+    open to callers with one of `roles`."""
+
+    async def _dep(
+        request: Request,
+        rt: RuntimeDep,
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Transaction:
+        from privacy.auth.sessions import COOKIE
+
+        tx = Transaction(request, rt, creds, roles)
+        if creds is None and COOKIE not in request.cookies:
+            # No credential at all: refused now (401, through the usual refusal handling),
+            # before FastAPI validates the body, as the dependency routes do.
+            await tx.run(_nothing)
+        return tx
+
+    return Depends(_dep)
+
+
+AppTx = Annotated[Transaction, transaction("app")]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from pydantic import BaseModel
 
-from privacy.deps import AppCtx, AppOrDpoCtx, RuntimeDep, SessionDep
+from privacy.deps import AppCtx, AppOrDpoCtx, AppTx, RuntimeDep, SessionDep
 from privacy.errors import PROBLEM_RESPONSES
 from privacy.schemas import Limit, Page
 from privacy.subjects import records, service
@@ -81,12 +81,12 @@ def read_subject(subject_id: uuid.UUID, session: SessionDep, ctx: AppOrDpoCtx) -
     return service.read_subject(session, ctx, subject_id=subject_id)
 
 
+# The two hot routes run their whole request (caller, work, commit) in one trip through
+# the threadpool: see privacy.deps.Transaction.
 @router.post("/collections/{collection}/records", status_code=201, response_model=RecordCreated)
-def create_record(
-    collection: str, body: RecordCreate, session: SessionDep, rt: RuntimeDep, ctx: AppCtx
-) -> Response:
+async def create_record(collection: str, body: RecordCreate, tx: AppTx) -> Response:
     """Store one record, validated against the collection and sealed field by field."""
-    created = records.create_records(session, rt, ctx, collection=collection, items=[body])
+    created = await tx.run(records.create_records, collection=collection, items=[body])
     return _json(created[0], 201)
 
 
@@ -102,20 +102,16 @@ def create_batch(
 
 
 @router.get("/collections/{collection}/records/{record_id}", response_model=RecordRead)
-def read_record(
+async def read_record(
     collection: str,
     record_id: uuid.UUID,
-    session: SessionDep,
-    rt: RuntimeDep,
-    ctx: AppCtx,
+    tx: AppTx,
     purpose: ReadPurpose,
     fields: FieldsQuery = None,
 ) -> Response:
     """Read a record for a purpose."""
-    read = records.read_record(
-        session,
-        rt,
-        ctx,
+    read = await tx.run(
+        records.read_record,
         collection=collection,
         record_id=record_id,
         purpose=purpose,

@@ -170,7 +170,7 @@ class Settings(BaseSettings):
         "Unset: the shipped defaults. A bad file stops the service at start.",
     )
     retention_batch_size: int = Field(
-        1000,
+        2000,
         ge=1,
         le=10_000,
         description=(

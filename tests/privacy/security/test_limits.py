@@ -216,13 +216,19 @@ def _redis_url() -> str | None:
     return url
 
 
+def _fresh_ip() -> str:
+    """An address no other run has used: Redis keeps counters across runs and parallel
+    test workers (a pick from 200 IPv4 addresses collided with an earlier run's lockout)."""
+    return f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+
+
 class TestRedis:
     def test_two_instances_share_one_limit(self, make_client):
         url = _redis_url()
         one, rt = make_client(redis_url=url, api_rate_limit="4/minute")
         two, _ = make_client(redis_url=url, api_rate_limit="4/minute")
         # A fresh principal and address: counters left in Redis by other runs do not count.
-        ip = f"198.51.100.{uuid.uuid4().int % 200 + 20}"
+        ip = _fresh_ip()
         headers = from_ip(ip, login(one, make_user(rt, roles=["dpo"])))
         assert one.get("/v1/purposes", headers=headers).status_code == 200
         assert two.get("/v1/purposes", headers=headers).status_code == 200
@@ -237,7 +243,7 @@ class TestRedis:
         one, rt = make_client(redis_url=url)
         two, _ = make_client(redis_url=url)
         email = make_user(rt, roles=["dpo"])
-        ip = f"198.51.100.{uuid.uuid4().int % 200 + 20}"
+        ip = _fresh_ip()
         for client in (one, two, one, two, one):
             assert _fail(client, email, ip=ip).status_code == 401
         _assert_429(_ok(two, email, ip="203.0.113.99"))

@@ -7,6 +7,7 @@ legal-hold handling. A subject it kept records of for a hold is counted as held.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -130,10 +131,11 @@ def purge_subjects(
     progress: Callable[[str, int], None] | None,
 ) -> int:
     """Erase every expired subject of an erase_subject policy, one transaction per batch."""
-    from privacy.retention.service import record_batch
+    from privacy.retention.service import give_way, record_batch
 
     done = 0
     for ids in _batches(rt, policy, catalog, now, batch):
+        started = time.perf_counter()
         with new_session(rt.engine) as session:
             erased = []
             for subject_id in ids:
@@ -158,4 +160,5 @@ def purge_subjects(
         done += len(erased)
         if progress and erased:
             progress(policy.id, len(erased))
+        give_way(rt, time.perf_counter() - started)  # SQLite: waiting requests go first
     return done

@@ -159,7 +159,7 @@ class TestSignOut:
             "/v1/auth/login", json={"email": admin_email, "password": ADMIN_PASSWORD}
         )
         admin = bearer(tok.json()["access_token"])
-        users = browser.get("/v1/users", headers=admin).json()
+        users = browser.get("/v1/users", headers=admin).json()["items"]
         dpo = next(u["id"] for u in users if "dpo" in u["roles"])
         assert browser.post(f"/v1/users/{dpo}/suspend", headers=admin).status_code == 200
         assert count_rows(runtime, "browser_sessions") == 0

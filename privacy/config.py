@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = Field(
         "development",
         description="`production` refuses the embedded/dev Vault, plain-HTTP Vault, "
-        "SQLite under /tmp and well-known dev tokens.",
+        "SQLite under /tmp, well-known dev tokens, and a missing or plain-text (no TLS, "
+        "not loopback) PRIVACY_SMTP_URL.",
     )
     data_dir: Path = Field(
         Path("./data"),
@@ -418,6 +419,16 @@ class Settings(BaseSettings):
         hook = urlparse(self.audit_alert_webhook_url or "https://unset")
         if hook.scheme != "https" and hook.hostname not in _LOOPBACK_HOSTS:
             problems.append("PRIVACY_AUDIT_ALERT_WEBHOOK_URL must use https outside loopback")
+        if self.smtp_url is None:
+            problems.append("PRIVACY_SMTP_URL is required: data subjects sign in with mailed codes")
+        else:
+            mail = urlparse(self.smtp_url.get_secret_value())
+            starttls = parse_qs(mail.query).get("starttls", [""])[0].lower() in ("1", "true", "yes")
+            if mail.scheme == "smtp" and not starttls and mail.hostname not in _LOOPBACK_HOSTS:
+                problems.append(
+                    "PRIVACY_SMTP_URL must use smtps:// or ?starttls=true outside loopback "
+                    "(sign-in codes would cross the network in clear)"
+                )
         url = self.effective_database_url
         if url.startswith("sqlite") and ("/tmp/" in url or ":memory:" in url):  # noqa: S108
             problems.append("the database must not live in /tmp or in memory")

@@ -131,7 +131,19 @@ def _resolve(
     if creds is None and cookie:
         resolved = browser.resolve(session, rt, cookie)
         if request.method not in browser.SAFE_METHODS:
-            browser.check_csrf(resolved.claims["csrf_hash"], request.headers.get("x-csrf-token"))
+            try:
+                browser.check_csrf(
+                    resolved.claims["csrf_hash"], request.headers.get("x-csrf-token")
+                )
+            except Forbidden as err:
+                # A forged cross-site request is an attack on this user: on the record.
+                ctx = RequestContext(
+                    resolved.principal,
+                    getattr(request.state, "request_id", None),
+                    client_ip(request),
+                )
+                err.audit = audit.event(ctx, action="security.csrf", outcome="denied")
+                raise
         return resolved
     raise Unauthorized("a bearer access token is required")
 

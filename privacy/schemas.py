@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from privacy.errors import BadRequest
@@ -18,6 +21,8 @@ Identifier = Annotated[
     str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,62}$", min_length=1, max_length=63)
 ]
 Limit = Annotated[int, Field(ge=1, le=1000)]
+# The opaque `cursor` query parameter of a paged list (see encode_cursor/decode_cursor).
+Cursor = Annotated[str | None, Query(max_length=500)]
 
 
 class StrictModel(BaseModel):
@@ -56,3 +61,34 @@ def page_of(rows: list[Any], limit: int, key: Any) -> tuple[list[Any], str | Non
         rows = rows[:limit]
         return rows, encode_cursor(key(rows[-1]))
     return rows, None
+
+
+def _not_ours() -> BadRequest:
+    return BadRequest("the cursor is not one this service issued")
+
+
+def decode_name_cursor(cursor: str | None) -> str | None:
+    """The key of a cursor for a list ordered by one unique string (a name, an address)."""
+    after = decode_cursor(cursor)
+    if after is None or isinstance(after, str):
+        return after
+    raise _not_ours()
+
+
+def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The key of a cursor for a list ordered by (created_at, id): `time_id_key` made it."""
+    after = decode_cursor(cursor)
+    if after is None:
+        return None
+    try:
+        at, rid = after
+        when, key = datetime.fromisoformat(at), uuid.UUID(rid)
+    except (TypeError, ValueError, AttributeError):
+        raise _not_ours() from None
+    if when.tzinfo is None:  # ours always carry the zone; a naive one would not compare
+        raise _not_ours()
+    return when, key
+
+
+def time_id_key(at: datetime, rid: uuid.UUID) -> list[str]:
+    return [at.isoformat(), str(rid)]

@@ -30,6 +30,7 @@ from privacy.auth.schemas import (
 )
 from privacy.deps import AdminCtx, AnonymousCtx, Ctx, RuntimeDep, SessionDep
 from privacy.errors import PROBLEM_RESPONSES, BadRequest, Forbidden, InvalidData
+from privacy.schemas import Cursor, Limit, Page
 from privacy.security.limiter import Guard
 
 router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
@@ -190,10 +191,13 @@ def create_user(body: UserCreate, session: SessionDep, rt: RuntimeDep, ctx: Admi
     return UserRead.model_validate(service.create_user(session, rt, ctx, data=body))
 
 
-@router.get("/users", response_model=list[UserRead])
-def list_users(session: SessionDep, ctx: AdminCtx) -> list[UserRead]:
-    """List staff users (admin only)."""
-    return [UserRead.model_validate(u) for u in service.list_users(session)]
+@router.get("/users", response_model=Page[UserRead])
+def list_users(
+    session: SessionDep, ctx: AdminCtx, limit: Limit = 50, cursor: Cursor = None
+) -> Page[UserRead]:
+    """List staff users by email (admin only)."""
+    rows, next_cursor = service.list_users(session, limit=limit, cursor=cursor)
+    return Page(items=[UserRead.model_validate(u) for u in rows], next_cursor=next_cursor)
 
 
 @router.post("/users/{user_id}/suspend", response_model=UserRead)
@@ -215,10 +219,13 @@ def create_app(body: AppCreate, session: SessionDep, ctx: AdminCtx) -> AppCreate
     return AppCreated(**AppRead.model_validate(app).model_dump(), client_secret=secret)
 
 
-@router.get("/apps", response_model=list[AppRead])
-def list_apps(session: SessionDep, ctx: AdminCtx) -> list[AppRead]:
-    """List registered apps (admin only)."""
-    return [AppRead.model_validate(a) for a in service.list_apps(session)]
+@router.get("/apps", response_model=Page[AppRead])
+def list_apps(
+    session: SessionDep, ctx: AdminCtx, limit: Limit = 50, cursor: Cursor = None
+) -> Page[AppRead]:
+    """List registered apps by name (admin only)."""
+    rows, next_cursor = service.list_apps(session, limit=limit, cursor=cursor)
+    return Page(items=[AppRead.model_validate(a) for a in rows], next_cursor=next_cursor)
 
 
 @router.post("/apps/{app_id}/secret", response_model=AppCreated)

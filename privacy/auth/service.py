@@ -14,7 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import bindparam, exists
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from privacy.audit import service as audit
 from privacy.auth import keyring, mfa, passwords, refresh, servicekeys, tokens
@@ -25,6 +25,7 @@ from privacy.context import Principal, RequestContext
 from privacy.db import utcnow
 from privacy.errors import Conflict, InvalidData, NotFound, Unauthorized
 from privacy.runtime import Runtime
+from privacy.schemas import decode_name_cursor, page_of
 from privacy.security.errors import TooManyRequests
 from privacy.security.limiter import Guard
 
@@ -70,8 +71,16 @@ def create_user(
     return user
 
 
-def list_users(session: Session) -> list[User]:
-    return list(session.exec(select(User).order_by(User.email)).all())
+def list_users(
+    session: Session, *, limit: int, cursor: str | None
+) -> tuple[list[User], str | None]:
+    """Staff users by email (unique), paged by it."""
+    q = select(User)
+    after = decode_name_cursor(cursor)
+    if after is not None:
+        q = q.where(col(User.email) > after)
+    rows = list(session.exec(q.order_by(col(User.email)).limit(limit + 1)).all())
+    return page_of(rows, limit, lambda u: u.email)
 
 
 def _account_key(email: str) -> str:
@@ -227,8 +236,14 @@ def create_app(session: Session, ctx: RequestContext, *, data: AppCreate) -> tup
     return app, secret
 
 
-def list_apps(session: Session) -> list[App]:
-    return list(session.exec(select(App).order_by(App.name)).all())
+def list_apps(session: Session, *, limit: int, cursor: str | None) -> tuple[list[App], str | None]:
+    """Apps by name (unique), paged by it."""
+    q = select(App)
+    after = decode_name_cursor(cursor)
+    if after is not None:
+        q = q.where(col(App.name) > after)
+    rows = list(session.exec(q.order_by(col(App.name)).limit(limit + 1)).all())
+    return page_of(rows, limit, lambda a: a.name)
 
 
 def _get_app(session: Session, app_id: uuid.UUID) -> App:

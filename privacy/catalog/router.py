@@ -8,6 +8,7 @@ from privacy.catalog import service
 from privacy.catalog.schemas import CollectionPut, CollectionRead, PurposePut, PurposeRead
 from privacy.deps import AdminCtx, AdminOrDpoCtx, CatalogReaderCtx, Ctx, SessionDep
 from privacy.errors import PROBLEM_RESPONSES
+from privacy.schemas import Cursor, Limit, Page
 
 router = APIRouter(prefix="/v1", tags=["schema and purposes"], responses=PROBLEM_RESPONSES)
 NameParam = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_\-]{0,62}$")]
@@ -27,10 +28,13 @@ def put_collection(
     return CollectionRead.model_validate(col)
 
 
-@router.get("/collections", response_model=list[CollectionRead])
-def list_collections(session: SessionDep, ctx: CatalogReaderCtx) -> list[CollectionRead]:
-    """List collections."""
-    return [CollectionRead.model_validate(c) for c in service.list_collections(session)]
+@router.get("/collections", response_model=Page[CollectionRead])
+def list_collections(
+    session: SessionDep, ctx: CatalogReaderCtx, limit: Limit = 50, cursor: Cursor = None
+) -> Page[CollectionRead]:
+    """List collections by name."""
+    rows, next_cursor = service.list_collections(session, limit=limit, cursor=cursor)
+    return Page(items=[CollectionRead.model_validate(c) for c in rows], next_cursor=next_cursor)
 
 
 @router.get("/collections/{name}", response_model=CollectionRead)
@@ -53,7 +57,10 @@ def put_purpose(
     return PurposeRead.model_validate(purpose)
 
 
-@router.get("/purposes", response_model=list[PurposeRead])
-def list_purposes(session: SessionDep, ctx: Ctx) -> list[PurposeRead]:
-    """List purposes (any principal)."""
-    return [PurposeRead.model_validate(p) for p in service.list_purposes(session)]
+@router.get("/purposes", response_model=Page[PurposeRead])
+def list_purposes(
+    session: SessionDep, ctx: Ctx, limit: Limit = 50, cursor: Cursor = None
+) -> Page[PurposeRead]:
+    """List purposes by id (any principal)."""
+    rows, next_cursor = service.list_purposes(session, limit=limit, cursor=cursor)
+    return Page(items=[PurposeRead.model_validate(p) for p in rows], next_cursor=next_cursor)

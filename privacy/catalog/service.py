@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from privacy.audit import service as audit
 from privacy.catalog import cache
@@ -12,6 +12,7 @@ from privacy.catalog.schemas import CollectionPut, PurposePut
 from privacy.context import RequestContext
 from privacy.db import utcnow
 from privacy.errors import Conflict, InvalidData, NotFound
+from privacy.schemas import decode_name_cursor, page_of
 from privacy.subjects.access import LEGAL_CLAIMS, LEGAL_CLAIMS_BASES
 from privacy.subjects.models import Record
 
@@ -26,8 +27,17 @@ def get_collection(session: Session, name: str) -> Collection:
     return col
 
 
-def list_collections(session: Session) -> list[Collection]:
-    return list(session.exec(select(Collection).order_by(Collection.name)).all())
+def list_collections(
+    session: Session, *, limit: int, cursor: str | None
+) -> tuple[list[Collection], str | None]:
+    """Collections by name (the key), paged by it. Read from the database, not the
+    per-process cache: the cache holds specs, not the rows' timestamps."""
+    q = select(Collection)
+    after = decode_name_cursor(cursor)
+    if after is not None:
+        q = q.where(col(Collection.name) > after)
+    rows = list(session.exec(q.order_by(col(Collection.name)).limit(limit + 1)).all())
+    return page_of(rows, limit, lambda c: c.name)
 
 
 def put_collection(
@@ -96,8 +106,16 @@ def get_purpose(session: Session, purpose_id: str) -> Purpose:
     return purpose
 
 
-def list_purposes(session: Session) -> list[Purpose]:
-    return list(session.exec(select(Purpose).order_by(Purpose.id)).all())
+def list_purposes(
+    session: Session, *, limit: int, cursor: str | None
+) -> tuple[list[Purpose], str | None]:
+    """Purposes by id (the key), paged by it."""
+    q = select(Purpose)
+    after = decode_name_cursor(cursor)
+    if after is not None:
+        q = q.where(col(Purpose.id) > after)
+    rows = list(session.exec(q.order_by(col(Purpose.id)).limit(limit + 1)).all())
+    return page_of(rows, limit, lambda p: p.id)
 
 
 def put_purpose(

@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from privacy.config import Settings
 from privacy.security.blocks import BlockList
+from privacy.security.cors import ProblemCORSMiddleware
 from privacy.security.events import make_counter
 from privacy.security.gate import Gate
 from privacy.security.limiter import Guard
@@ -26,7 +26,7 @@ def install(app: FastAPI, settings: Settings, metrics: Any) -> None:
     if origins:
         # Bearer tokens, not cookies, cross origins: credentials stay off.
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=CORS_HEADERS,

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Request, Response
 from privacy.audit import service as audit
 from privacy.deps import AdminCtx, SessionDep
 from privacy.errors import PROBLEM_RESPONSES, NotFound
-from privacy.schemas import ReadModel
-from privacy.security import blocks
+from privacy.schemas import Cursor, Limit, Page, ReadModel
+from privacy.security import blocks, service
 
 router = APIRouter(prefix="/v1/security", tags=["security"], responses=PROBLEM_RESPONSES)
 
@@ -22,10 +22,13 @@ class IpBlockRead(ReadModel):
     expires_at: datetime
 
 
-@router.get("/ip-blocks", response_model=list[IpBlockRead])
-def list_blocks(session: SessionDep, ctx: AdminCtx) -> list[IpBlockRead]:
-    """Client addresses blocked now (admin only)."""
-    return [IpBlockRead.model_validate(b) for b in blocks.active(session)]
+@router.get("/ip-blocks", response_model=Page[IpBlockRead])
+def list_blocks(
+    session: SessionDep, ctx: AdminCtx, limit: Limit = 50, cursor: Cursor = None
+) -> Page[IpBlockRead]:
+    """Client addresses blocked now, by address (admin only)."""
+    rows, next_cursor = service.list_active_blocks(session, limit=limit, cursor=cursor)
+    return Page(items=[IpBlockRead.model_validate(b) for b in rows], next_cursor=next_cursor)
 
 
 @router.delete("/ip-blocks/{ip}", status_code=204)

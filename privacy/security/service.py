@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from fastapi import Request
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from privacy.audit import service as audit
 from privacy.context import SYSTEM, RequestContext
+from privacy.db import utcnow
 from privacy.errors import PrivacyError
+from privacy.schemas import decode_name_cursor, page_of
 from privacy.security import blocks, events
+from privacy.security.models import IpBlock
 
 
 def after_refusal(request: Request, session: Session, exc: PrivacyError) -> bool:
@@ -37,3 +40,16 @@ def after_refusal(request: Request, session: Session, exc: PrivacyError) -> bool
     guard.clear_violations(ip)
     events.count(request.app, "ip_blocked")
     return True
+
+
+def list_active_blocks(
+    session: Session, *, limit: int, cursor: str | None
+) -> tuple[list[IpBlock], str | None]:
+    """Blocks in force now, by address (the key), paged by it. A block that expires
+    between two pages just drops out of the later one."""
+    q = select(IpBlock).where(col(IpBlock.expires_at) > utcnow())
+    after = decode_name_cursor(cursor)
+    if after is not None:
+        q = q.where(col(IpBlock.ip) > after)
+    rows = list(session.exec(q.order_by(col(IpBlock.ip)).limit(limit + 1)).all())
+    return page_of(rows, limit, lambda b: b.ip)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from privacy.audit import service as audit
 from privacy.deps import AdminCtx, AdminOrDpoCtx, RuntimeDep, SessionDep
 from privacy.errors import PROBLEM_RESPONSES
-from privacy.schemas import Limit
+from privacy.schemas import Cursor, Limit, Page
 from privacy.webhooks import service
 from privacy.webhooks.schemas import WebhookAttemptRead, WebhookDeliveryRead, WebhookSecretRead
 
@@ -25,7 +25,7 @@ def rotate_webhook_secret(
     return WebhookSecretRead(app_id=app_id, secret=secret)
 
 
-@router.get("/webhooks/deliveries", response_model=list[WebhookDeliveryRead])
+@router.get("/webhooks/deliveries", response_model=Page[WebhookDeliveryRead])
 def list_deliveries(
     session: SessionDep,
     ctx: AdminOrDpoCtx,
@@ -33,14 +33,16 @@ def list_deliveries(
     subject_id: uuid.UUID | None = None,
     status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
     limit: Limit = 50,
-) -> list[WebhookDeliveryRead]:
+    cursor: Cursor = None,
+) -> Page[WebhookDeliveryRead]:
     """Webhook deliveries to apps (Art. 19 notices) with every attempt, newest first."""
-    rows = service.list_deliveries(
-        session, app_id=app_id, subject_id=subject_id, status=status, limit=limit
+    rows, next_cursor = service.list_deliveries(
+        session, app_id=app_id, subject_id=subject_id, status=status, limit=limit, cursor=cursor
     )
-    return [
+    items = [
         WebhookDeliveryRead.model_validate(d).model_copy(
             update={"history": [WebhookAttemptRead.model_validate(a) for a in attempts]}
         )
         for d, attempts in rows
     ]
+    return Page(items=items, next_cursor=next_cursor)

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-from sqlalchemy import and_
+from sqlalchemy import and_, or_
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, col, select
 
@@ -31,6 +31,7 @@ from privacy.consent.proof import canonical, rfc3339
 from privacy.db import new_session, utcnow
 from privacy.errors import NotFound
 from privacy.runtime import Runtime
+from privacy.schemas import decode_time_id_cursor, page_of, time_id_key
 from privacy.subjects.models import Record, Subject
 from privacy.webhooks import signing
 from privacy.webhooks.models import (
@@ -291,7 +292,9 @@ def list_deliveries(
     subject_id: uuid.UUID | None,
     status: str | None,
     limit: int,
-) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
+    cursor: str | None,
+) -> tuple[list[tuple[WebhookDelivery, list[WebhookAttempt]]], str | None]:
+    """Newest first, paged by (created_at, id) descending; each with its attempts."""
     query = select(WebhookDelivery)
     if app_id is not None:
         query = query.where(WebhookDelivery.app_id == app_id)
@@ -299,13 +302,28 @@ def list_deliveries(
         query = query.where(WebhookDelivery.subject_id == subject_id)
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
-    rows = session.exec(query.order_by(col(WebhookDelivery.created_at).desc()).limit(limit)).all()
-    out = []
-    for row in rows:
-        attempts = session.exec(
+    after = decode_time_id_cursor(cursor)
+    if after is not None:
+        at, rid = after
+        query = query.where(
+            or_(
+                col(WebhookDelivery.created_at) < at,
+                and_(WebhookDelivery.created_at == at, col(WebhookDelivery.id) < rid),
+            )
+        )
+    query = query.order_by(col(WebhookDelivery.created_at).desc(), col(WebhookDelivery.id).desc())
+    rows, next_cursor = page_of(
+        list(session.exec(query.limit(limit + 1)).all()),
+        limit,
+        lambda d: time_id_key(d.created_at, d.id),
+    )
+    # One query for the whole page's attempts, not one per delivery.
+    attempts: dict[uuid.UUID, list[WebhookAttempt]] = {row.id: [] for row in rows}
+    if rows:
+        for a in session.exec(
             select(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id == row.id)
-            .order_by(col(WebhookAttempt.attempt))
-        ).all()
-        out.append((row, list(attempts)))
-    return out
+            .where(col(WebhookAttempt.delivery_id).in_(list(attempts)))
+            .order_by(col(WebhookAttempt.delivery_id), col(WebhookAttempt.attempt))
+        ).all():
+            attempts[a.delivery_id].append(a)
+    return [(row, attempts[row.id]) for row in rows], next_cursor

@@ -47,14 +47,28 @@ class TestProductionRefusals:
             )
 
     def test_sound_production_settings_are_accepted(self):
-        s = make(
-            env="production",
-            vault_addr="https://vault.internal:8200",
-            vault_role_id="role",
-            vault_secret_id="secret",
-            database_url="postgresql+psycopg://db/privacy",
-        )
+        s = make(**SOUND)
         assert not s.embedded_vault and not s.is_sqlite and not s.should_migrate
+        assert make(**{**SOUND, "smtp_url": "smtp://mail.internal:587?starttls=true"})
+        assert make(**{**SOUND, "smtp_url": "smtp://127.0.0.1:25"})  # a local relay
+
+    def test_production_needs_mail_for_subject_sign_in(self):
+        with pytest.raises(ValidationError, match="PRIVACY_SMTP_URL is required"):
+            make(**{**SOUND, "smtp_url": None})
+
+    def test_production_refuses_mail_in_clear_across_the_network(self):
+        with pytest.raises(ValidationError, match="smtps:// or \\?starttls=true"):
+            make(**{**SOUND, "smtp_url": "smtp://mail.example.org:25"})
+
+
+SOUND = {
+    "env": "production",
+    "vault_addr": "https://vault.internal:8200",
+    "vault_role_id": "role",
+    "vault_secret_id": "secret",
+    "database_url": "postgresql+psycopg://db/privacy",
+    "smtp_url": "smtps://vault-mailer:pw@mail.internal:465",
+}
 
 
 class TestGeneralChecks:

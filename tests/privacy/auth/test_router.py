@@ -299,7 +299,7 @@ class TestAppLifecycle:
     def test_suspended_user_loses_refresh_and_login(self, client, admin, runtime):
         email = make_user(runtime, roles=["dpo"])
         r = client.post("/v1/auth/login", json={"email": email, "password": ADMIN_PASSWORD})
-        uid = client.get("/v1/users", headers=admin).json()
+        uid = client.get("/v1/users", headers=admin).json()["items"]
         uid = next(u["id"] for u in uid if u["email"] == email)
         assert client.post(f"/v1/users/{uid}/suspend", headers=admin).status_code == 200
         refresh = client.post("/v1/auth/refresh", json={"refresh_token": r.json()["refresh_token"]})

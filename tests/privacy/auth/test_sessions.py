@@ -12,7 +12,7 @@ from privacy.app import create_app
 from privacy.auth.models import BrowserSession
 from privacy.auth.sessions import COOKIE
 from privacy.db import utcnow
-from support.api import ADMIN_PASSWORD, bearer, count_rows, dump_tables, make_user
+from support.api import ADMIN_PASSWORD, audit_rows, bearer, count_rows, dump_tables, make_user
 
 COLLECTION = {"fields": [{"name": "item", "type": "string", "category": "profile"}]}
 
@@ -78,6 +78,17 @@ class TestCsrf:
         assert wrong.status_code == 403
         ok = browser.put("/v1/collections/c1", json=COLLECTION, headers={"X-CSRF-Token": csrf})
         assert ok.status_code == 201, ok.text
+
+    def test_a_refused_request_is_audited_against_the_session_user(self, browser, runtime):
+        _sign_in(browser, runtime, "admin")
+        r = browser.put("/v1/collections/c3", json=COLLECTION, headers={"X-Request-ID": "csrf-1"})
+        assert r.status_code == 403
+        rows = audit_rows(runtime, action="security.csrf")
+        assert len(rows) == 1
+        row = rows[0]
+        assert row["outcome"] == "denied" and row["request_id"] == "csrf-1"
+        assert row["actor"].startswith("user:")
+        assert count_rows(runtime, "collections") == 0  # nothing was written
 
     def test_another_sessions_token_does_not_work(self, browser, runtime):
         other = _sign_in(browser, runtime, "admin").json()["csrf_token"]
@@ -148,7 +159,7 @@ class TestSignOut:
             "/v1/auth/login", json={"email": admin_email, "password": ADMIN_PASSWORD}
         )
         admin = bearer(tok.json()["access_token"])
-        users = browser.get("/v1/users", headers=admin).json()
+        users = browser.get("/v1/users", headers=admin).json()["items"]
         dpo = next(u["id"] for u in users if "dpo" in u["roles"])
         assert browser.post(f"/v1/users/{dpo}/suspend", headers=admin).status_code == 200
         assert count_rows(runtime, "browser_sessions") == 0

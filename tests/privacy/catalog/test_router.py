@@ -109,7 +109,7 @@ class TestReadCollections:
         for headers in (admin, dpo, app):
             listed = client.get("/v1/collections", headers=headers)
             assert listed.status_code == 200
-            assert [c["name"] for c in listed.json()] == ["customers"]
+            assert [c["name"] for c in listed.json()["items"]] == ["customers"]
             one = client.get("/v1/collections/customers", headers=headers)
             assert one.status_code == 200
             assert len(one.json()["fields"]) == len(CUSTOMER_FIELDS)
@@ -142,7 +142,7 @@ class TestPurposes:
         auditor = user_headers(client, runtime, "auditor")
         r = client.get("/v1/purposes", headers=auditor)
         assert r.status_code == 200
-        assert [p["id"] for p in r.json()] == ["marketing", "support"]
+        assert [p["id"] for p in r.json()["items"]] == ["marketing", "support"]
 
     def test_unknown_collection_is_422(self, client, admin):
         r = client.put("/v1/purposes/support", headers=admin, json=PURPOSE)

@@ -21,7 +21,7 @@ def test_rotation_keeps_exports_downloadable_and_webhook_secrets_usable(
     request_id = r.json()["id"]
     assert r.json()["status"] == "completed", r.text
 
-    app_id = client.get("/v1/apps", headers=admin).json()[0]["id"]
+    app_id = client.get("/v1/apps", headers=admin).json()["items"][0]["id"]
     r = client.post(f"/v1/apps/{app_id}/webhook-secret", headers=admin)
     assert r.status_code == 200, r.text
     secret = r.json()["secret"]

@@ -152,14 +152,13 @@ class TestIpBlocks:
 
         listed = client.get("/v1/security/ip-blocks", headers=from_ip("203.0.113.1", admin))
         assert listed.status_code == 200
-        assert [b["ip"] for b in listed.json()] == [bad]
+        assert [b["ip"] for b in listed.json()["items"]] == [bad]
         lifted = client.delete(f"/v1/security/ip-blocks/{bad}",
                                headers=from_ip("203.0.113.1", admin))  # fmt: skip
         assert lifted.status_code == 204
         assert client.get("/healthz", headers=from_ip(bad)).status_code == 200
-        assert (
-            client.get("/v1/security/ip-blocks", headers=from_ip("203.0.113.1", admin)).json() == []
-        )
+        after = client.get("/v1/security/ip-blocks", headers=from_ip("203.0.113.1", admin))
+        assert after.json() == {"items": [], "next_cursor": None}
         assert audit_rows(rt, action="security.ip_unblock")
 
     def test_blocks_are_shared_through_the_database(self, make_client):

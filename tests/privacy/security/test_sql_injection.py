@@ -73,7 +73,7 @@ def test_injection_strings_are_plain_data(client, admin, vault_app, runtime, inj
                    json={"description": inj, "legal_basis": "contract",
                          "collections": ["customers"]})  # fmt: skip
     assert r.status_code in (200, 201), r.text
-    listed = client.get("/v1/purposes", headers=admin).json()
+    listed = client.get("/v1/purposes", headers=admin).json()["items"]
     assert any(p["description"] == inj for p in listed)
     r = client.post(
         "/v1/users",

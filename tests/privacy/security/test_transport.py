@@ -148,6 +148,11 @@ class TestCors:
         evil = {**self.PREFLIGHT, "Origin": "https://evil.example"}
         other = client.options("/v1/auth/login", headers=evil)
         assert "access-control-allow-origin" not in other.headers
+        assert other.status_code == 400
+        assert other.headers["content-type"] == "application/problem+json"
+        assert "origin" in other.json()["detail"] and other.headers["x-request-id"]
+        odd = {**self.PREFLIGHT, "Access-Control-Request-Method": "TRACE"}
+        assert "method" in client.options("/v1/auth/login", headers=odd).json()["detail"]
         r = client.get("/healthz", headers={"Origin": "https://app.example.org"})
         assert r.headers["access-control-allow-origin"] == "https://app.example.org"
 

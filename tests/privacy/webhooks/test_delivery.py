@@ -173,7 +173,7 @@ class TestSender:
                     "/v1/webhooks/deliveries", headers=admin, params={"subject_id": sid}
                 )
                 assert listed.status_code == 200
-                items = listed.json()
+                items = listed.json()["items"]
                 assert len(items) == 2
                 for item in items:
                     assert item["history"][0]["status_code"] == 200

@@ -55,11 +55,6 @@ def block(session: Session, ip: str, *, reason: str, seconds: int) -> IpBlock:
     return row
 
 
-def active(session: Session) -> list[IpBlock]:
-    query = select(IpBlock).where(col(IpBlock.expires_at) > utcnow()).order_by(IpBlock.ip)
-    return list(session.exec(query).all())
-
-
 def lift(session: Session, ip: str) -> bool:
     result = session.exec(delete(IpBlock).where(col(IpBlock.ip) == ip))  # type: ignore[call-overload]
     return bool(result.rowcount)

@@ -56,6 +56,22 @@ def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def server_settings(vault: DevVault, data_dir: Path) -> dict[str, str]:
+    """The `privacy serve` settings every benchmark starts from."""
+    return {
+        "PRIVACY_ENV": "development",
+        "PRIVACY_VAULT_ADDR": vault.addr,
+        "PRIVACY_VAULT_TOKEN": vault.token,
+        "PRIVACY_DATA_DIR": str(data_dir),
+        "PRIVACY_BCRYPT_ROUNDS": "4",
+        "PRIVACY_LOG_LEVEL": "WARNING",
+        # The longest allowed, so that a long run does not outlive the app's token.
+        "PRIVACY_ACCESS_TOKEN_TTL": "3600",
+        # The benchmarks measure throughput, not the per-principal abuse limit (100/min).
+        "PRIVACY_API_RATE_LIMIT": "100000000/minute",
+    }
+
+
 def find_bao() -> str:
     for candidate in (shutil.which("bao"), str(Path(sys.executable).parent / "bao")):
         if candidate and os.access(candidate, os.X_OK):

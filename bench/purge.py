@@ -50,6 +50,7 @@ from bench.harness import (
     find_privacy,
     free_port,
     local_client,
+    server_settings,
     start_dev_vault,
     wait_http,
 )
@@ -122,21 +123,13 @@ def launch(
     policy = procs.workdir / "retention.toml"
     policy.write_text(POLICY)
     values = {
-        "PRIVACY_ENV": "development",
-        "PRIVACY_VAULT_ADDR": vault.addr,
-        "PRIVACY_VAULT_TOKEN": vault.token,
-        "PRIVACY_DATA_DIR": str(data_dir),
-        "PRIVACY_BCRYPT_ROUNDS": "4",
-        "PRIVACY_LOG_LEVEL": "WARNING",
-        "PRIVACY_ACCESS_TOKEN_TTL": "3600",
+        **server_settings(vault, data_dir),
         "PRIVACY_RETENTION_FILE": str(policy),
         "PRIVACY_RETENTION_SCHEDULE": "",  # the benchmark triggers purges itself
         "PRIVACY_REPORT_SCHEDULE": "",
         "PRIVACY_SCHEDULER": "off",
         # The admin's token triggers the purges; TOTP enrolment is not what is measured.
         "PRIVACY_MFA_REQUIRED_ROLES": "",
-        # Measured load, not abuse: the per-principal limit would answer 429.
-        "PRIVACY_API_RATE_LIMIT": "100000000/minute",
     }
     if batch:
         values["PRIVACY_RETENTION_BATCH_SIZE"] = str(batch)

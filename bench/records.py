@@ -53,6 +53,7 @@ from bench.harness import (
     find_privacy,
     free_port,
     local_client,
+    server_settings,
     start_dev_vault,
     wait_http,
 )
@@ -273,18 +274,7 @@ def launch_vault(
     privacy = find_privacy()
     data_dir = procs.workdir / f"{name}-data"
     data_dir.mkdir()
-    values = {
-        "PRIVACY_ENV": "development",
-        "PRIVACY_VAULT_ADDR": vault.addr,
-        "PRIVACY_VAULT_TOKEN": vault.token,
-        "PRIVACY_DATA_DIR": str(data_dir),
-        "PRIVACY_BCRYPT_ROUNDS": "4",
-        "PRIVACY_LOG_LEVEL": "WARNING",
-        # The longest allowed, so that a long run does not outlive the app's token.
-        "PRIVACY_ACCESS_TOKEN_TTL": "3600",
-        # The benchmark measures throughput, not the per-principal abuse limit (100/min).
-        "PRIVACY_API_RATE_LIMIT": "100000000/minute",
-    }
+    values = server_settings(vault, data_dir)
     if pg is not None:
         values["PRIVACY_DATABASE_URL"] = pg.create(name).replace(
             "postgresql://", "postgresql+psycopg://", 1

@@ -75,6 +75,18 @@ def decode_name_cursor(cursor: str | None) -> str | None:
     raise _not_ours()
 
 
+def page_by_name(
+    session: Any, query: Any, key: Any, *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of `query` (a select of one model) ordered by `key`, a unique string
+    column, starting after `cursor`: `limit + 1` rows fetched, never the whole list."""
+    after = decode_name_cursor(cursor)
+    if after is not None:
+        query = query.where(key > after)
+    rows = list(session.exec(query.order_by(key).limit(limit + 1)).all())
+    return page_of(rows, limit, lambda row: getattr(row, key.key))
+
+
 def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     """The key of a cursor for a list ordered by (created_at, id): `time_id_key` made it."""
     after = decode_cursor(cursor)

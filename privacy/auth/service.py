@@ -25,7 +25,7 @@ from privacy.context import Principal, RequestContext
 from privacy.db import utcnow
 from privacy.errors import Conflict, InvalidData, NotFound, Unauthorized
 from privacy.runtime import Runtime
-from privacy.schemas import decode_name_cursor, page_of
+from privacy.schemas import page_by_name
 from privacy.security.errors import TooManyRequests
 from privacy.security.limiter import Guard
 
@@ -75,12 +75,7 @@ def list_users(
     session: Session, *, limit: int, cursor: str | None
 ) -> tuple[list[User], str | None]:
     """Staff users by email (unique), paged by it."""
-    q = select(User)
-    after = decode_name_cursor(cursor)
-    if after is not None:
-        q = q.where(col(User.email) > after)
-    rows = list(session.exec(q.order_by(col(User.email)).limit(limit + 1)).all())
-    return page_of(rows, limit, lambda u: u.email)
+    return page_by_name(session, select(User), col(User.email), limit=limit, cursor=cursor)
 
 
 def _account_key(email: str) -> str:
@@ -238,12 +233,7 @@ def create_app(session: Session, ctx: RequestContext, *, data: AppCreate) -> tup
 
 def list_apps(session: Session, *, limit: int, cursor: str | None) -> tuple[list[App], str | None]:
     """Apps by name (unique), paged by it."""
-    q = select(App)
-    after = decode_name_cursor(cursor)
-    if after is not None:
-        q = q.where(col(App.name) > after)
-    rows = list(session.exec(q.order_by(col(App.name)).limit(limit + 1)).all())
-    return page_of(rows, limit, lambda a: a.name)
+    return page_by_name(session, select(App), col(App.name), limit=limit, cursor=cursor)
 
 
 def _get_app(session: Session, app_id: uuid.UUID) -> App:

@@ -12,7 +12,7 @@ from privacy.catalog.schemas import CollectionPut, PurposePut
 from privacy.context import RequestContext
 from privacy.db import utcnow
 from privacy.errors import Conflict, InvalidData, NotFound
-from privacy.schemas import decode_name_cursor, page_of
+from privacy.schemas import page_by_name
 from privacy.subjects.access import LEGAL_CLAIMS, LEGAL_CLAIMS_BASES
 from privacy.subjects.models import Record
 
@@ -32,12 +32,8 @@ def list_collections(
 ) -> tuple[list[Collection], str | None]:
     """Collections by name (the key), paged by it. Read from the database, not the
     per-process cache: the cache holds specs, not the rows' timestamps."""
-    q = select(Collection)
-    after = decode_name_cursor(cursor)
-    if after is not None:
-        q = q.where(col(Collection.name) > after)
-    rows = list(session.exec(q.order_by(col(Collection.name)).limit(limit + 1)).all())
-    return page_of(rows, limit, lambda c: c.name)
+    key = col(Collection.name)
+    return page_by_name(session, select(Collection), key, limit=limit, cursor=cursor)
 
 
 def put_collection(
@@ -110,12 +106,7 @@ def list_purposes(
     session: Session, *, limit: int, cursor: str | None
 ) -> tuple[list[Purpose], str | None]:
     """Purposes by id (the key), paged by it."""
-    q = select(Purpose)
-    after = decode_name_cursor(cursor)
-    if after is not None:
-        q = q.where(col(Purpose.id) > after)
-    rows = list(session.exec(q.order_by(col(Purpose.id)).limit(limit + 1)).all())
-    return page_of(rows, limit, lambda p: p.id)
+    return page_by_name(session, select(Purpose), col(Purpose.id), limit=limit, cursor=cursor)
 
 
 def put_purpose(

@@ -102,58 +102,28 @@ def purge(
     outcomes = []
     with checkpoints_aside(rt.engine) if not dry_run else nullcontext():
         for policy in rt.retention.policies:
-            outcomes.append(
-                _apply_policy(
-                    rt,
-                    ctx,
-                    policy,
-                    catalog,
-                    now=now,
-                    dry_run=dry_run,
-                    batch=batch,
-                    run_id=run_id,
-                    progress=progress,
-                    on_start=on_start,
-                )
-            )
+            try:
+                if policy.data is not None:
+                    out = service_data.apply(rt, ctx, policy, now=now, dry_run=dry_run)
+                else:
+                    out = _apply(
+                        rt,
+                        ctx,
+                        policy,
+                        catalog,
+                        now=now,
+                        dry_run=dry_run,
+                        batch=batch,
+                        run_id=run_id,
+                        progress=progress,
+                        on_start=on_start,
+                    )
+            except Exception as exc:  # isolate: report it and go on with the next policy
+                log.error("retention policy %s failed: %s", policy.id, type(exc).__name__)
+                out = PolicyOutcome(policy.id, policy.action, data=policy.data)
+                out.error = type(exc).__name__
+            outcomes.append(out)
     return PurgeReport(dry_run=dry_run, at=now, policies=outcomes)
-
-
-def _apply_policy(
-    rt: Runtime,
-    ctx: RequestContext,
-    policy: Policy,
-    catalog: Catalog,
-    *,
-    now: datetime,
-    dry_run: bool,
-    batch: int,
-    run_id: uuid.UUID | None,
-    progress: Progress | None,
-    on_start: Callable[[str, int], None] | None,
-) -> PolicyOutcome:
-    """One policy; its failure is reported in its outcome and does not stop the others."""
-    try:
-        if policy.data is not None:
-            out = service_data.apply(rt, ctx, policy, now=now, dry_run=dry_run)
-        else:
-            out = _apply(
-                rt,
-                ctx,
-                policy,
-                catalog,
-                now=now,
-                dry_run=dry_run,
-                batch=batch,
-                run_id=run_id,
-                progress=progress,
-                on_start=on_start,
-            )
-    except Exception as exc:  # isolate: report it and go on with the next policy
-        log.error("retention policy %s failed: %s", policy.id, type(exc).__name__)
-        out = PolicyOutcome(policy.id, policy.action, data=policy.data)
-        out.error = type(exc).__name__
-    return out
 
 
 def count_policy(

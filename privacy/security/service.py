@@ -9,7 +9,7 @@ from privacy.audit import service as audit
 from privacy.context import SYSTEM, RequestContext
 from privacy.db import utcnow
 from privacy.errors import PrivacyError
-from privacy.schemas import decode_name_cursor, page_of
+from privacy.schemas import page_by_name
 from privacy.security import blocks, events
 from privacy.security.models import IpBlock
 
@@ -47,9 +47,5 @@ def list_active_blocks(
 ) -> tuple[list[IpBlock], str | None]:
     """Blocks in force now, by address (the key), paged by it. A block that expires
     between two pages just drops out of the later one."""
-    q = select(IpBlock).where(col(IpBlock.expires_at) > utcnow())
-    after = decode_name_cursor(cursor)
-    if after is not None:
-        q = q.where(col(IpBlock.ip) > after)
-    rows = list(session.exec(q.order_by(col(IpBlock.ip)).limit(limit + 1)).all())
-    return page_of(rows, limit, lambda b: b.ip)
+    in_force = select(IpBlock).where(col(IpBlock.expires_at) > utcnow())
+    return page_by_name(session, in_force, col(IpBlock.ip), limit=limit, cursor=cursor)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 
 from privacy.catalog.models import Collection, Purpose
 from privacy.consent.models import ConsentState
-from privacy.db import new_session
+from privacy.db import new_session, utcnow
 from privacy.retention.policy import parse_retention
 from privacy.runtime import Runtime
 from privacy.subjects.models import BlindIndexEntry, Record, Subject
@@ -170,3 +170,30 @@ def subprocess_env(rt: Runtime, **extra: str) -> dict[str, str]:
 def write_policies(path, toml: str) -> str:  # type: ignore[no-untyped-def]
     path.write_text(toml)
     return str(path)
+
+
+# One delete policy with a shorter-lived hold over it, for the CLI and API tests.
+TICKETS_WITH_DISPUTE = """\
+[[policy]]
+id = "tickets"
+collections = ["tickets"]
+period = "P30D"
+trigger = "created"
+action = "delete"
+
+[[hold]]
+id = "dispute"
+collections = ["tickets"]
+period = "P60D"
+ground = "pending dispute"
+"""
+
+
+def seed_tickets_with_dispute(rt: Runtime) -> None:
+    """TICKETS_WITH_DISPUTE in force; 2 expired records the hold keeps, 3 that go."""
+    add_collection(rt, "tickets", {"email": "contact"})
+    use_policies(rt, TICKETS_WITH_DISPUTE)
+    now = utcnow()
+    s = add_subject(rt, at=now)
+    add_records(rt, "tickets", s, n=2, created=now - timedelta(days=40))  # held
+    add_records(rt, "tickets", s, n=3, created=now - timedelta(days=90))  # goes

@@ -24,26 +24,7 @@ from support.api import (
 )
 from support.hooks import endpoint
 from support.mailbox import subject_headers
-
-REQUESTS = "/v1/requests"
-RECORDS = "/v1/collections/customers/records"
-
-
-def file(client, headers, sid, type_, **extra):
-    return client.post(REQUESTS, headers=headers, json={"subject_id": sid, "type": type_, **extra})
-
-
-def read(client, app, rid, purpose="support"):
-    return client.get(f"{RECORDS}/{rid}", headers=app, params={"purpose": purpose})
-
-
-def run_as_dpo(client, dpo, request_id):
-    url = f"{REQUESTS}/{request_id}"
-    r = client.post(url + "/verify-identity", headers=dpo, json={"method": "id_document"})
-    assert r.status_code == 200, r.text
-    r = client.post(url + "/process", headers=dpo)
-    assert r.status_code == 200, r.text
-    return r.json()
+from support.requests import REQUESTS, file, read, run_as_dpo
 
 
 class TestErasureRequests:

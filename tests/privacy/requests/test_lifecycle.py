@@ -10,16 +10,11 @@ from sqlalchemy import text
 
 from privacy.requests.deadlines import due_after
 from support.api import app_headers, audit_rows, new_subject, user_headers
-
-REQUESTS = "/v1/requests"
+from support.requests import REQUESTS, file
 
 
 def _at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def file(client, headers, sid, type_="access", **extra):
-    return client.post(REQUESTS, headers=headers, json={"subject_id": sid, "type": type_, **extra})
 
 
 class TestDeadlines:

@@ -6,27 +6,9 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from support.api import audit_rows, dump_tables, new_record, new_subject
+from support.requests import REQUESTS, file, read, run_as_dpo
 
-REQUESTS = "/v1/requests"
-RECORDS = "/v1/collections/customers/records"
 NEW_NAME = "Alice Pleasance Liddell"
-
-
-def file(client, headers, sid, type_, **extra):
-    return client.post(REQUESTS, headers=headers, json={"subject_id": sid, "type": type_, **extra})
-
-
-def read(client, app, rid, purpose="support"):
-    return client.get(f"{RECORDS}/{rid}", headers=app, params={"purpose": purpose})
-
-
-def run_as_dpo(client, dpo, request_id):
-    url = f"{REQUESTS}/{request_id}"
-    r = client.post(url + "/verify-identity", headers=dpo, json={"method": "id_document"})
-    assert r.status_code == 200, r.text
-    r = client.post(url + "/process", headers=dpo)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 class TestRectification:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,36 +9,18 @@ from typer.testing import CliRunner
 
 from privacy.cli import app as cli
 from privacy.config import get_settings
-from privacy.db import utcnow
 from support.retention import (
-    add_collection,
-    add_records,
-    add_subject,
+    TICKETS_WITH_DISPUTE,
     count,
+    seed_tickets_with_dispute,
     subprocess_env,
-    use_policies,
 )
-
-POLICIES = """\
-[[policy]]
-id = "tickets"
-collections = ["tickets"]
-period = "P30D"
-trigger = "created"
-action = "delete"
-
-[[hold]]
-id = "dispute"
-collections = ["tickets"]
-period = "P60D"
-ground = "pending dispute"
-"""
 
 
 @pytest.fixture
 def invoke(runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     policies = tmp_path / "r.toml"
-    policies.write_text(POLICIES)
+    policies.write_text(TICKETS_WITH_DISPUTE)
     for k, v in subprocess_env(runtime, PRIVACY_RETENTION_FILE=str(policies)).items():
         if k.startswith("PRIVACY_"):
             monkeypatch.setenv(k, v)
@@ -51,12 +32,7 @@ def invoke(runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: i
         finally:
             get_settings.cache_clear()
 
-    add_collection(runtime, "tickets", {"email": "contact"})
-    use_policies(runtime, POLICIES)
-    now = utcnow()
-    s = add_subject(runtime, at=now)
-    add_records(runtime, "tickets", s, n=2, created=now - timedelta(days=40))  # held
-    add_records(runtime, "tickets", s, n=3, created=now - timedelta(days=90))  # goes
+    seed_tickets_with_dispute(runtime)
     return run
 
 

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
-from privacy.db import utcnow
 from privacy.scheduling.locks import job_lock
 from support.api import audit_rows, user_headers
-from support.retention import add_collection, add_records, add_subject, count, use_policies
-
-POLICIES = """\
-[[policy]]
-id = "tickets"
-collections = ["tickets"]
-period = "P30D"
-trigger = "created"
-action = "delete"
-
-[[hold]]
-id = "dispute"
-collections = ["tickets"]
-period = "P60D"
-ground = "pending dispute"
-"""
+from support.retention import (
+    count,
+    seed_tickets_with_dispute,
+)
 
 
 @pytest.fixture
@@ -34,12 +19,7 @@ def dpo(client, runtime):
 
 @pytest.fixture
 def seeded(runtime):
-    add_collection(runtime, "tickets", {"email": "contact"})
-    use_policies(runtime, POLICIES)
-    now = utcnow()
-    s = add_subject(runtime, at=now)
-    add_records(runtime, "tickets", s, n=2, created=now - timedelta(days=40))  # held
-    add_records(runtime, "tickets", s, n=3, created=now - timedelta(days=90))  # goes
+    seed_tickets_with_dispute(runtime)
     return runtime
 
 

@@ -33,6 +33,7 @@ from privacy.scheduling.router import router as jobs_router
 from privacy.security.install import install as install_security
 from privacy.security.router import router as security_router
 from privacy.subject_auth.router import router as subject_auth_router
+from privacy.subjects import hot as hot_routes
 from privacy.subjects.router import router as subjects_router
 from privacy.webhooks.router import router as webhooks_router
 from privacy.webhooks.sender import WebhookSender
@@ -102,6 +103,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     for router in routers:
         app.include_router(router)
+    # In front of them all: the two hot record routes, served past FastAPI's per-request
+    # machinery, which hand anything unusual to their declared routes above.
+    app.router.routes[0:0] = hot_routes.ROUTES
     # Rate limits, IP blocks, trusted proxies and hosts, HTTPS-only, CORS (privacy.security).
     install_security(app, settings, metrics)
     # Outside Starlette's ServerErrorMiddleware too, so that the 500 it renders for an

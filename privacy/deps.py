@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -10,7 +12,6 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import InternalError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from privacy.audit import service as audit
 from privacy.config import Settings
@@ -232,7 +233,7 @@ AppOrDpoCtx = Annotated[RequestContext, require_roles("app", "dpo")]
 
 
 class Transaction:
-    """A request's whole database work in ONE trip through the threadpool, for the hot
+    """A request's whole database work in ONE trip to a transaction thread, for the hot
     routes: the session, the caller (the same one query: suspension and deny-list are
     checked on every request), the MFA, rate-limit and role checks, the route's work, and
     the commit, all before the response is sent, with the refusal handling of
@@ -254,8 +255,12 @@ class Transaction:
         self.roles = roles
 
     async def run(self, work: Callable[..., T], /, **kwargs: Any) -> T:
-        """`work(session, rt, ctx, **kwargs)` in the threadpool; its result once committed."""
-        return await run_in_threadpool(self._run, work, kwargs)
+        """`work(session, rt, ctx, **kwargs)` on the runtime's transaction threads; its
+        result once committed."""
+        context = contextvars.copy_context()  # the request's log context goes along
+        return await asyncio.get_running_loop().run_in_executor(
+            self.rt.tx_threads, context.run, self._run, work, kwargs
+        )
 
     def _run(self, work: Callable[..., T], kwargs: dict[str, Any]) -> T:
         with request_transaction(self.request, self.rt) as session:

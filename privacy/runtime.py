@@ -7,6 +7,7 @@ there, not on first use: the transit keys are checked, the service keys unwrappe
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 
 import kms
 from privacy.config import Settings
-from privacy.db import make_engine
+from privacy.db import make_engine, transaction_threads
 from privacy.keys import service as keys_service
 from privacy.retention.policy import RetentionConfig, load_retention
 
@@ -35,8 +36,15 @@ class Runtime:
     audit_key: bytes = field(default=b"", repr=False)
     # Retention policies and legal holds (PRIVACY_RETENTION_FILE or the shipped defaults).
     retention: RetentionConfig = field(default_factory=lambda: load_retention(None))
+    # Where the hot routes run their transactions (privacy.deps.Transaction).
+    tx_threads: ThreadPoolExecutor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.tx_threads = transaction_threads(self.engine)
 
     def close(self) -> None:
+        # Requests still in flight finish (and commit) before the engine goes.
+        self.tx_threads.shutdown(wait=True)
         self.engine.dispose()
         if self.embedded is not None:
             self.embedded.stop()

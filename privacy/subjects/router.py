@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from pydantic import BaseModel
 
-from privacy.deps import AppCtx, AppOrDpoCtx, AppTx, RuntimeDep, SessionDep
+from privacy.deps import AppCtx, AppOrDpoCtx, AppTx, RuntimeDep, SessionDep, Transaction
 from privacy.errors import PROBLEM_RESPONSES
 from privacy.schemas import Limit, Page
 from privacy.subjects import records, service
@@ -22,12 +22,15 @@ from privacy.subjects.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["subjects and records"], responses=PROBLEM_RESPONSES)
 
+# Also the limits of privacy.subjects.hot, which serves the two hot routes as these would.
+PURPOSE_MAX, FIELDS_MAX = 63, 2000
 PurposeQuery = Annotated[
-    str | None, Query(max_length=63, description="Why the data is read (or X-Purpose).")
+    str | None,
+    Query(max_length=PURPOSE_MAX, description="Why the data is read (or X-Purpose)."),
 ]
-PurposeHeader = Annotated[str | None, Header(alias="X-Purpose", max_length=63)]
+PurposeHeader = Annotated[str | None, Header(alias="X-Purpose", max_length=PURPOSE_MAX)]
 FieldsQuery = Annotated[
-    str | None, Query(max_length=2000, description="Comma-separated subset of fields.")
+    str | None, Query(max_length=FIELDS_MAX, description="Comma-separated subset of fields.")
 ]
 
 
@@ -81,13 +84,36 @@ def read_subject(subject_id: uuid.UUID, session: SessionDep, ctx: AppOrDpoCtx) -
     return service.read_subject(session, ctx, subject_id=subject_id)
 
 
-# The two hot routes run their whole request (caller, work, commit) in one trip through
-# the threadpool: see privacy.deps.Transaction.
+# The two hot routes run their whole request (caller, work, commit) in one trip to a
+# transaction thread (privacy.deps.Transaction). Most requests to them are served by
+# privacy.subjects.hot, which reads the request itself and then calls the same
+# `write_one` / `read_one`; these declarations are the contract, and serve the rest.
+async def write_one(collection: str, body: RecordCreate, tx: Transaction) -> Response:
+    created = await tx.run(records.create_records, collection=collection, items=[body])
+    return _json(created[0], 201)
+
+
+async def read_one(
+    collection: str,
+    record_id: uuid.UUID,
+    tx: Transaction,
+    purpose: str | None,
+    fields: str | None,
+) -> Response:
+    read = await tx.run(
+        records.read_record,
+        collection=collection,
+        record_id=record_id,
+        purpose=purpose,
+        fields=_fields(fields),
+    )
+    return _json(read)
+
+
 @router.post("/collections/{collection}/records", status_code=201, response_model=RecordCreated)
 async def create_record(collection: str, body: RecordCreate, tx: AppTx) -> Response:
     """Store one record, validated against the collection and sealed field by field."""
-    created = await tx.run(records.create_records, collection=collection, items=[body])
-    return _json(created[0], 201)
+    return await write_one(collection, body, tx)
 
 
 @router.post(
@@ -110,14 +136,7 @@ async def read_record(
     fields: FieldsQuery = None,
 ) -> Response:
     """Read a record for a purpose."""
-    read = await tx.run(
-        records.read_record,
-        collection=collection,
-        record_id=record_id,
-        purpose=purpose,
-        fields=_fields(fields),
-    )
-    return _json(read)
+    return await read_one(collection, record_id, tx, purpose, fields)
 
 
 @router.get("/collections/{collection}/records", response_model=Page[RecordRead])

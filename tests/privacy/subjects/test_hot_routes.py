@@ -57,7 +57,7 @@ def _assert_problem(resp, status: int) -> None:  # type: ignore[no-untyped-def]
 
 
 class _Transactions:
-    """BEGINs and COMMITs that request work makes (in AnyIO's worker threads; the
+    """BEGINs and COMMITs that request work makes (in the request threads; the
     service's background workers have threads of their own)."""
 
     def __init__(self, engine) -> None:  # type: ignore[no-untyped-def]
@@ -66,7 +66,7 @@ class _Transactions:
 
     def _note(self, kind: str):  # type: ignore[no-untyped-def]
         def listener(*_args) -> None:  # type: ignore[no-untyped-def]
-            if threading.current_thread().name.startswith("AnyIO worker"):
+            if threading.current_thread().name.startswith(("AnyIO worker", "privacy-tx")):
                 self.events.append(kind)
 
         return listener

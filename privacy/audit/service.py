@@ -26,8 +26,14 @@ from privacy.audit.models import AuditEntry
 from privacy.context import RequestContext
 from privacy.db import utcnow
 from privacy.errors import AuditUnavailable
+from privacy.prepared import Prepared
 
-_INSERT = core_insert(AuditEntry.__table__)  # type: ignore[attr-defined]
+# The columns an entry from `event` fills, with its time and MAC.
+ENTRY_COLUMNS = (
+    "actor", "actor_type", "action", "outcome", "reason", "subject_id", "collection",
+    "record_id", "fields", "purpose", "request_id", "client_ip", "at", "mac",
+)  # fmt: skip
+_INSERT = Prepared(core_insert(AuditEntry.__table__), columns=ENTRY_COLUMNS)  # type: ignore[attr-defined]
 
 # "alert": a security event raised by the monitor (privacy.audit.monitor).
 ALLOWED_OUTCOMES = {"ok", "denied", "error", "integrity_error", "not_found", "alert"}
@@ -102,7 +108,7 @@ def insert_events(session: Session, events: list[dict[str, Any]]) -> None:
         row["mac"] = c.mac_of(key, c.entry_fragments(SimpleNamespace(**row)))
         rows.append(row)
     try:
-        conn.execute(_INSERT, rows)
+        _INSERT.insert(conn, rows)
     except (OperationalError, ProgrammingError, InternalError):
         raise AuditUnavailable(
             "the access could not be written to the audit log; nothing was done"

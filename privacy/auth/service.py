@@ -24,6 +24,7 @@ from privacy.config import Settings
 from privacy.context import Principal, RequestContext
 from privacy.db import utcnow
 from privacy.errors import Conflict, InvalidData, NotFound, Unauthorized
+from privacy.prepared import Prepared
 from privacy.runtime import Runtime
 from privacy.schemas import page_by_name
 from privacy.security.errors import TooManyRequests
@@ -338,9 +339,12 @@ _REVOKED = (
     .where(RevokedToken.__table__.c.jti == bindparam("jti"))  # type: ignore[attr-defined]
     .label("revoked")
 )
-_APP_BY_CLIENT_ID = sa_select(
-    _apps.c.client_id, _apps.c.is_active, _apps.c.scopes, _apps.c.rate_limit, _REVOKED
-).where(_apps.c.client_id == bindparam("sub"))
+# Apps call the hot record routes: run past SQLAlchemy's per-call work (privacy.prepared).
+_APP_BY_CLIENT_ID = Prepared(
+    sa_select(
+        _apps.c.client_id, _apps.c.is_active, _apps.c.scopes, _apps.c.rate_limit, _REVOKED
+    ).where(_apps.c.client_id == bindparam("sub"))
+)
 _USER_BY_ID = sa_select(
     _users.c.id, _users.c.is_active, _users.c.roles, _users.c.mfa_enabled, _REVOKED
 ).where(_users.c.id == bindparam("sub"))
@@ -393,8 +397,7 @@ def resolve_principal(session: Session, rt: Runtime, token: str) -> Resolved:
     jti = claims["jti"]
     kind = claims.get("kind")
     if kind == "app":
-        row = session.connection().execute(_APP_BY_CLIENT_ID, {"sub": claims["sub"], "jti": jti})
-        app = row.first()
+        app = _APP_BY_CLIENT_ID.first(session.connection(), {"sub": claims["sub"], "jti": jti})
         if app is None or not app.is_active:
             raise Unauthorized("the app is unknown or suspended")
         if app.revoked:

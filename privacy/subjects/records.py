@@ -28,6 +28,7 @@ from privacy.db import utcnow
 from privacy.erasure.marks import is_erased_index
 from privacy.errors import BadRequest, Conflict, IntegrityFailure, InvalidData, NotFound
 from privacy.ids import uuid7
+from privacy.prepared import Prepared
 from privacy.runtime import Runtime
 from privacy.schemas import decode_cursor, page_of
 from privacy.subjects import sealing
@@ -64,8 +65,9 @@ def _state(table: Any, flag: str, *, per_purpose: bool) -> Any:
     return core_select(table.c[flag]).where(*where).scalar_subquery().label(flag)
 
 
-# Built once: a statement's cache key is memoised on the object.
-_READ_ONE = (
+# Built once, and run past SQLAlchemy's per-call work (privacy.prepared): these are the
+# statements of the two hot routes.
+_READ_ONE = Prepared(
     core_select(
         _version,
         _records.c.id,
@@ -82,14 +84,24 @@ _READ_ONE = (
     .select_from(_records.join(_subjects_t, _subjects_t.c.id == _records.c.subject_id))
     .where(_records.c.id == bindparam("record_id"))
 )
-_DEKS = core_select(
-    _version, _subjects_t.c.id, _subjects_t.c.wrapped_dek, _subjects_t.c.external_id_index
-).where(_subjects_t.c.id.in_(bindparam("ids", expanding=True)))
+_DEK_COLUMNS = (
+    _version,
+    _subjects_t.c.id,
+    _subjects_t.c.wrapped_dek,
+    _subjects_t.c.external_id_index,
+)
+_DEKS = core_select(*_DEK_COLUMNS).where(_subjects_t.c.id.in_(bindparam("ids", expanding=True)))
+_DEKS_OF_ONE = Prepared(core_select(*_DEK_COLUMNS).where(_subjects_t.c.id == bindparam("id")))
 _ONLY_DEKS = core_select(_subjects_t.c.id, _subjects_t.c.wrapped_dek).where(
     _subjects_t.c.id.in_(bindparam("ids", expanding=True))
 )
-_INSERT_RECORDS = insert(_records)
-_INSERT_INDEX = insert(_index)
+_INSERT_RECORDS = Prepared(
+    insert(_records),
+    columns=("id", "subject_id", "collection", "sealed", "created_by", "created_at", "updated_at"),
+)
+_INSERT_INDEX = Prepared(
+    insert(_index), columns=("collection", "field", "record_id", "subject_id", "digest")
+)
 
 
 def _validate(
@@ -171,7 +183,11 @@ def create_records(
     require_scope(ctx, f"records:write:{collection}", action="record.create", collection=collection)
     conn = session.connection()
     wanted = {item.subject_id for item in items}
-    rows = conn.execute(_DEKS, {"ids": list(wanted)}).all()
+    if len(wanted) == 1:
+        row = _DEKS_OF_ONE.first(conn, {"id": next(iter(wanted))})
+        rows = [] if row is None else [row]
+    else:
+        rows = conn.execute(_DEKS, {"ids": list(wanted)}).all()
     version = rows[0][0] if rows else conn.execute(core_select(cache.VERSION)).scalar()
     col_ = cache.at_version(session, version).collection(collection)
     many = len(items) > 1
@@ -204,9 +220,8 @@ def create_records(
                 "updated_at": now,
             }
         )
-    conn.execute(_INSERT_RECORDS, records)
-    if index:
-        conn.execute(_INSERT_INDEX, index)
+    _INSERT_RECORDS.insert(conn, records)
+    _INSERT_INDEX.insert(conn, index)
     audit.insert_events(
         session,
         [
@@ -327,7 +342,7 @@ def read_record(
     fields: list[str] | None,
 ) -> RecordRead:
     conn = session.connection()
-    row = conn.execute(_READ_ONE, {"record_id": record_id, "purpose": purpose}).first()
+    row = _READ_ONE.first(conn, {"record_id": record_id, "purpose": purpose})
     version = row.catalog_version if row else conn.execute(core_select(cache.VERSION)).scalar()
     catalog = cache.at_version(session, version)
     col_ = catalog.collection(collection)
@@ -476,7 +491,7 @@ def update_record(
     # A new dict, so the JSON column is seen as changed.
     record.sealed, index = _seal(rt, cipher, record.subject_id, col_, record.id, changed, kept)
     if index:
-        session.connection().execute(_INSERT_INDEX, index)
+        _INSERT_INDEX.insert(session.connection(), index)
     record.updated_at = utcnow()
     session.add(record)
     audit.insert(

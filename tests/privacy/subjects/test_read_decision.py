@@ -62,7 +62,7 @@ def test_single_read_and_list_decide_alike_for_every_state(client, vault_app, ru
         ):
             purpose = PurposeSpec(pid, basis, ("customers",), None)
             _set_state(session, sid, pid, restricted, granted, objected)
-            row = session.connection().execute(_READ_ONE, {"record_id": rid, "purpose": pid}).one()
+            row = _READ_ONE.first(session.connection(), {"record_id": rid, "purpose": pid})
             one = decide_one(purpose, row.restricted, row.granted, row.objected)
             many = decide_subjects(session, purpose, [sid])[sid]
             assert one == many, (basis, pid, restricted, granted, objected)

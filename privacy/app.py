@@ -76,6 +76,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         description="Envelope-encrypted personal data under Vault/OpenBao keys, with "
         "purpose-bound access and an access log.",
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry would export raw URLs (lookups carry ?email=) to
+        # whatever collector a global provider points at; this service's metrics are
+        # Prometheus, by route template. Off, it also skips a provider check per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.metrics = metrics
     if runtime is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -54,6 +55,20 @@ class Metrics:
             "Chain position covered by the latest audit seal made by this process.",
             registry=self.registry,
         )
+
+        # (method, route, status) -> the children to count it in; see `request`.
+        self._by_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and its latency. The children are looked up once per
+        label set: `labels()` on every request cost more than the counting."""
+        key = (method, route, status)
+        children = self._by_request.get(key)
+        if children is None:
+            count = self.requests.labels(method, route, str(status))
+            children = self._by_request[key] = (count, self.latency.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def watch(self, collect: Callable[[], Iterator[CounterMetricFamily | GaugeMetricFamily]]):
         class _Live(Collector):

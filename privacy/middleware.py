@@ -87,12 +87,9 @@ class EdgeMiddleware:
             # exception's message, and messages can carry personal data from the request.
         finally:
             if self.metrics is not None:
-                route = scope.get("route")
-                path = getattr(route, "path", "unmatched")
-                self.metrics.requests.labels(
-                    scope["method"], path, str(status_holder["status"])
-                ).inc()
-                self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+                path = getattr(scope.get("route"), "path", "unmatched")
+                status = status_holder["status"] or 500
+                self.metrics.request(scope["method"], path, status, time.perf_counter() - started)
 
     async def _too_large(self, scope: Scope, send: Send, request_id: str) -> None:
         body = json.dumps(

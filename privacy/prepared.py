@@ -16,7 +16,8 @@ parameters hidden (they can be personal data), and a lost connection is invalida
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,27 +115,40 @@ class Prepared:
 
     @staticmethod
     def _run(conn: Connection, compiled: _Compiled, args: Any, *, many: bool, fetch: bool) -> Any:
-        dbapi_conn = conn.connection.dbapi_connection
-        assert dbapi_conn is not None  # an open Connection always has one
-        cursor = dbapi_conn.cursor()
-        try:
+        with _cursor(conn, compiled.sql) as cursor:
             if many:
                 cursor.executemany(compiled.sql, args)
             else:
                 cursor.execute(compiled.sql, args)
             return cursor.fetchone() if fetch else None
-        except conn.dialect.loaded_dbapi.Error as err:
-            lost = conn.dialect.is_disconnect(err, dbapi_conn, cursor)
-            if lost:
-                conn.invalidate(err)
-            raise DBAPIError.instance(
-                compiled.sql,
-                None,
-                err,
-                conn.dialect.loaded_dbapi.Error,
-                hide_parameters=True,
-                connection_invalidated=lost,
-                dialect=conn.dialect,
-            ) from err
-        finally:
-            cursor.close()
+
+
+def run_sql(conn: Connection, sql: str) -> None:
+    """Run a statement without parameters (`BEGIN IMMEDIATE`) the same way."""
+    with _cursor(conn, sql) as cursor:
+        cursor.execute(sql)
+
+
+@contextmanager
+def _cursor(conn: Connection, sql: str) -> Iterator[Any]:
+    """A DBAPI cursor of `conn`; driver errors leave as SQLAlchemy's, parameters hidden."""
+    dbapi_conn = conn.connection.dbapi_connection
+    assert dbapi_conn is not None  # an open Connection always has one
+    cursor = dbapi_conn.cursor()
+    try:
+        yield cursor
+    except conn.dialect.loaded_dbapi.Error as err:
+        lost = conn.dialect.is_disconnect(err, dbapi_conn, cursor)
+        if lost:
+            conn.invalidate(err)
+        raise DBAPIError.instance(
+            sql,
+            None,
+            err,
+            conn.dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=lost,
+            dialect=conn.dialect,
+        ) from err
+    finally:
+        cursor.close()

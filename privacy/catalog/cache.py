@@ -68,6 +68,12 @@ class Catalog:
 _cache: weakref.WeakKeyDictionary[Engine, Catalog] = weakref.WeakKeyDictionary()
 
 
+def cached(engine: Engine) -> Catalog | None:
+    """This process's copy, at whatever version it was loaded (no query): for work done
+    ahead of a transaction, which must then check the version it reads (`at_version`)."""
+    return _cache.get(engine)
+
+
 def current(session: Session) -> Catalog:
     """The catalog as this session's transaction sees it."""
     return at_version(session, session.execute(select(VERSION)).scalar())

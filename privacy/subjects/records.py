@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_
@@ -26,7 +27,14 @@ from privacy.consent.models import ConsentState, Objection, Restriction
 from privacy.context import RequestContext
 from privacy.db import utcnow
 from privacy.erasure.marks import is_erased_index
-from privacy.errors import BadRequest, Conflict, IntegrityFailure, InvalidData, NotFound
+from privacy.errors import (
+    BadRequest,
+    Conflict,
+    IntegrityFailure,
+    InvalidData,
+    NotFound,
+    PrivacyError,
+)
 from privacy.ids import uuid7
 from privacy.prepared import Prepared
 from privacy.runtime import Runtime
@@ -171,6 +179,32 @@ def _wrapped_deks(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID,
     return found
 
 
+@dataclass(frozen=True)
+class Checked:
+    """Record values validated ahead of the transaction, against catalog `version`."""
+
+    version: int
+    values: list[dict[str, bytes]]
+
+
+def check_ahead(rt: Runtime, collection: str, items: list[RecordCreate]) -> Checked | None:
+    """Validate before the transaction (on SQLite, transactions run one at a time, so work
+    done outside one is work that others need not wait for), against this process's copy
+    of the catalog. `create_records` uses the result only if the catalog it reads in its
+    transaction is at that same version. Otherwise, and on any doubt (no copy, no such
+    collection, invalid data), None: the transaction validates, so that refusals keep
+    their order (scope, collection, data) and their audit entries."""
+    catalog = cache.cached(rt.engine)
+    spec = catalog.collections.get(collection) if catalog is not None else None
+    if catalog is None or catalog.version is None or spec is None:
+        return None
+    try:
+        values = [_validate(rt, spec, item.data, partial=False) for item in items]
+    except PrivacyError:
+        return None
+    return Checked(catalog.version, values)
+
+
 def create_records(
     session: Session,
     rt: Runtime,
@@ -178,8 +212,11 @@ def create_records(
     *,
     collection: str,
     items: list[RecordCreate],
+    checked: Checked | None = None,
 ) -> list[RecordCreated]:
-    """Validate every record first, then seal and write them all: all or nothing."""
+    """Validate every record first (or take `check_ahead`'s values, made against the
+    catalog version this transaction reads), then seal and write them all: all or
+    nothing."""
     require_scope(ctx, f"records:write:{collection}", action="record.create", collection=collection)
     conn = session.connection()
     wanted = {item.subject_id for item in items}
@@ -191,12 +228,15 @@ def create_records(
     version = rows[0][0] if rows else conn.execute(core_select(cache.VERSION)).scalar()
     col_ = cache.at_version(session, version).collection(collection)
     many = len(items) > 1
-    values = [
-        _validate(
-            rt, col_, item.data, partial=False, where=f"records[{i}].data" if many else "data"
-        )
-        for i, item in enumerate(items)
-    ]
+    if checked is not None and checked.version == version:
+        values = checked.values
+    else:
+        values = [
+            _validate(
+                rt, col_, item.data, partial=False, where=f"records[{i}].data" if many else "data"
+            )
+            for i, item in enumerate(items)
+        ]
     if any(is_erased_index(ext) for *_, ext in rows):  # kept only for a legal hold
         raise Conflict("this subject was erased; no new records can be stored for it")
     deks = {sid: dek for _, sid, dek, _ in rows}

@@ -89,7 +89,11 @@ def read_subject(subject_id: uuid.UUID, session: SessionDep, ctx: AppOrDpoCtx) -
 # privacy.subjects.hot, which reads the request itself and then calls the same
 # `write_one` / `read_one`; these declarations are the contract, and serve the rest.
 async def write_one(collection: str, body: RecordCreate, tx: Transaction) -> Response:
-    created = await tx.run(records.create_records, collection=collection, items=[body])
+    items = [body]
+    checked = records.check_ahead(tx.rt, collection, items)
+    created = await tx.run(
+        records.create_records, collection=collection, items=items, checked=checked
+    )
     return _json(created[0], 201)
 
 

@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.include_router(router)
     # In front of them all: the two hot record routes, served past FastAPI's per-request
     # machinery, which hand anything unusual to their declared routes above.
-    app.router.routes[0:0] = hot_routes.ROUTES
+    app.router.routes[0:0] = hot_routes.routes()
     # Rate limits, IP blocks, trusted proxies and hosts, HTTPS-only, CORS (privacy.security).
     install_security(app, settings, metrics)
     # Outside Starlette's ServerErrorMiddleware too, so that the 500 it renders for an

@@ -155,7 +155,11 @@ def _serve_read(scope: Scope, body: bytes) -> Awaitable[Response] | None:
     )
 
 
-ROUTES = [
-    HotRoute("POST", "/v1/collections/{collection}/records", _serve_create, body=True),
-    HotRoute("GET", "/v1/collections/{collection}/records/{record_id}", _serve_read, body=False),
-]
+def routes() -> list[HotRoute]:
+    """The hot routes, for one app (placed in front of its API routes)."""
+    return [
+        HotRoute("POST", "/v1/collections/{collection}/records", _serve_create, body=True),
+        HotRoute(
+            "GET", "/v1/collections/{collection}/records/{record_id}", _serve_read, body=False
+        ),
+    ]

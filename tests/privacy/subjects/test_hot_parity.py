@@ -76,6 +76,16 @@ def _answer(client, runtime, send: Callable[[], Any]) -> tuple[Any, ...]:  # typ
     return resp.status_code, resp.headers.get("content-type"), body, entries
 
 
+def _assert_same_both_ways(client, runtime, send: Callable[[], Any], *, hot: bool) -> None:  # type: ignore[no-untyped-def]
+    """`send` answers alike with and without the hot routes, taken by them iff `hot`."""
+    with hot_served(client.app) as served:
+        fast = _answer(client, runtime, send)
+    with declared_routes_only(client.app):
+        declared = _answer(client, runtime, send)
+    assert fast == declared
+    assert bool(served) is hot, served
+
+
 @pytest.fixture
 def world(client, vault_app, runtime):  # type: ignore[no-untyped-def]
     sid = new_subject(client, vault_app)
@@ -133,15 +143,8 @@ def _send(client, method: str, url: str, auth: str | None, default: dict[str, st
 def test_a_write_is_answered_as_the_declared_route_answers_it(case, client, runtime, world):
     make, auth, hot = WRITES[case]
 
-    def send() -> Any:
-        return _send(client, "POST", RECORDS, auth, world["app"], **make(world))
-
-    with hot_served(client.app) as served:
-        fast = _answer(client, runtime, send)
-    with declared_routes_only(client.app):
-        declared = _answer(client, runtime, send)
-    assert fast == declared
-    assert bool(served) is hot, served
+    request = partial(_send, client, "POST", RECORDS, auth, world["app"], **make(world))
+    _assert_same_both_ways(client, runtime, request, hot=hot)
 
 
 READS: dict[str, tuple[str, dict[str, str], str | None, bool]] = {
@@ -168,15 +171,8 @@ def test_a_read_is_answered_as_the_declared_route_answers_it(case, client, runti
     tail, headers, auth, hot = READS[case]
     url = f"{RECORDS}/{tail.format(rid=world['rid'])}"
 
-    def send() -> Any:
-        return _send(client, "GET", url, auth, world["app"], headers=headers)
-
-    with hot_served(client.app) as served:
-        fast = _answer(client, runtime, send)
-    with declared_routes_only(client.app):
-        declared = _answer(client, runtime, send)
-    assert fast == declared
-    assert bool(served) is hot, served
+    request = partial(_send, client, "GET", url, auth, world["app"], headers=headers)
+    _assert_same_both_ways(client, runtime, request, hot=hot)
 
 
 def test_the_other_collection_and_the_staff_caller_get_the_same_refusals(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 from privacy.prepared import run_sql
+from privacy.txthreads import TransactionThreads
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -71,7 +71,7 @@ def waiting_for_connection(engine: Engine) -> int:
 POSTGRES_TRANSACTION_THREADS = 4
 
 
-def transaction_threads(engine: Engine) -> ThreadPoolExecutor:
+def transaction_threads(engine: Engine) -> TransactionThreads:
     """The threads that run request transactions: one on SQLite, a few elsewhere.
 
     SQLite's one connection serialises transactions, and with a thread per waiting request
@@ -80,7 +80,7 @@ def transaction_threads(engine: Engine) -> ThreadPoolExecutor:
     one client (bench/README.md). One thread takes the queued work in turn instead.
     """
     workers = 1 if engine.dialect.name == "sqlite" else POSTGRES_TRANSACTION_THREADS
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="privacy-tx")
+    return TransactionThreads(workers)
 
 
 @contextmanager

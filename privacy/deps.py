@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -257,10 +255,7 @@ class Transaction:
     async def run(self, work: Callable[..., T], /, **kwargs: Any) -> T:
         """`work(session, rt, ctx, **kwargs)` on the runtime's transaction threads; its
         result once committed."""
-        context = contextvars.copy_context()  # the request's log context goes along
-        return await asyncio.get_running_loop().run_in_executor(
-            self.rt.tx_threads, context.run, self._run, work, kwargs
-        )
+        return await self.rt.tx_threads.run(self._run, work, kwargs)
 
     def _run(self, work: Callable[..., T], kwargs: dict[str, Any]) -> T:
         with request_transaction(self.request, self.rt) as session:

@@ -7,7 +7,6 @@ there, not on first use: the transit keys are checked, the service keys unwrappe
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +17,7 @@ from privacy.config import Settings
 from privacy.db import make_engine, transaction_threads
 from privacy.keys import service as keys_service
 from privacy.retention.policy import RetentionConfig, load_retention
+from privacy.txthreads import TransactionThreads
 
 log = logging.getLogger("privacy.runtime")
 
@@ -37,14 +37,14 @@ class Runtime:
     # Retention policies and legal holds (PRIVACY_RETENTION_FILE or the shipped defaults).
     retention: RetentionConfig = field(default_factory=lambda: load_retention(None))
     # Where the hot routes run their transactions (privacy.deps.Transaction).
-    tx_threads: ThreadPoolExecutor = field(init=False, repr=False)
+    tx_threads: TransactionThreads = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.tx_threads = transaction_threads(self.engine)
 
     def close(self) -> None:
         # Requests still in flight finish (and commit) before the engine goes.
-        self.tx_threads.shutdown(wait=True)
+        self.tx_threads.shutdown()
         self.engine.dispose()
         if self.embedded is not None:
             self.embedded.stop()

@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from privacy import __version__
+from privacy import docs as api_docs
 from privacy.audit.router import router as audit_router
 from privacy.audit.worker import AuditWorker
 from privacy.auth.router import router as auth_router
@@ -80,6 +81,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         # whatever collector a global provider points at; this service's metrics are
         # Prometheus, by route template. Off, it also skips a provider check per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # /docs is privacy.docs: Swagger UI from this origin, under a policy of its own.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.metrics = metrics
     if runtime is not None:
@@ -110,6 +114,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # In front of them all: the two hot record routes, served past FastAPI's per-request
     # machinery, which hand anything unusual to their declared routes above.
     app.router.routes[0:0] = hot_routes.routes()
+    api_docs.install(app)
     # Rate limits, IP blocks, trusted proxies and hosts, HTTPS-only, CORS (privacy.security).
     install_security(app, settings, metrics)
     # Outside Starlette's ServerErrorMiddleware too, so that the 500 it renders for an

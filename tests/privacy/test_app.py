@@ -3,6 +3,8 @@ cap, request parsing, the OpenAPI document, and the operations endpoints."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import shutil
 import uuid
@@ -396,3 +398,45 @@ def test_no_path_is_answered_by_two_routers(settings):
         if i != j and any(compile_path(a)[0].match(p) for p in instances(b))
     ]
     assert clashes == []
+
+
+class TestDocs:
+    """/docs works under the service's CSP: everything from this origin, the start-up
+    script allowed by its exact hash, and nothing sent to a third party."""
+
+    def test_the_page_loads_only_from_this_origin(self, api):
+        r = api.get("/docs")
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/html")
+        html = r.text
+        assert "SwaggerUIBundle" in html and "/openapi.json" in html
+        sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert sources and all(s.startswith("/docs/assets/") for s in sources), sources
+        assert "http://" not in html and "https://" not in html
+        assert '"validatorUrl": null' in html  # no call to validator.swagger.io
+
+    def test_its_policy_allows_its_own_inline_script_and_nothing_else(self, api):
+        r = api.get("/docs")
+        policy = dict(
+            part.strip().split(" ", 1) for part in r.headers["content-security-policy"].split(";")
+        )
+        scripts = re.findall(r"<script>(.*?)</script>", r.text, re.DOTALL)
+        assert len(scripts) == 1
+        digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+        assert policy["script-src"] == f"'self' 'sha256-{digest}'"
+        assert "unsafe-inline" not in policy["script-src"]
+        assert policy["default-src"] == "'self'" and policy["frame-ancestors"] == "'none'"
+        # The API's own responses keep the strict policy.
+        assert "script-src" not in api.get("/healthz").headers["content-security-policy"]
+
+    def test_the_assets_are_served(self, api):
+        for name, kind in [
+            ("swagger-ui-bundle.js", "javascript"),
+            ("swagger-ui.css", "text/css"),
+            ("favicon.png", "image/png"),
+        ]:
+            r = api.get(f"/docs/assets/{name}")
+            assert r.status_code == 200, name
+            assert kind in r.headers["content-type"], (name, r.headers["content-type"])
+            assert len(r.content) > 1000
+        assert api.get("/docs/assets/../../privacy/app.py").status_code == 404

@@ -37,18 +37,20 @@ def _script_hashes(html: str) -> list[str]:
 
 def page(app: FastAPI) -> tuple[bytes, str]:
     """The /docs page and its Content-Security-Policy."""
-    html = get_swagger_ui_html(
-        openapi_url=app.openapi_url or "/openapi.json",
-        title=f"{app.title}: API",
-        swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
-        swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
-        swagger_favicon_url=f"{ASSETS_PATH}/favicon.png",
-        swagger_ui_parameters={"validatorUrl": None},
-    ).body
+    html = bytes(
+        get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title}: API",
+            swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS_PATH}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        ).body
+    )
     policy = "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self' " + " ".join(_script_hashes(bytes(html).decode())),
+            "script-src 'self' " + " ".join(_script_hashes(html.decode())),
             "style-src 'self' 'unsafe-inline'",
             "img-src 'self' data:",
             "frame-ancestors 'none'",
@@ -57,7 +59,7 @@ def page(app: FastAPI) -> tuple[bytes, str]:
             "form-action 'self'",
         ]
     )
-    return bytes(html), policy
+    return html, policy
 
 
 def install(app: FastAPI) -> None:

@@ -31,7 +31,7 @@ from starlette.routing import BaseRoute, Match, compile_path, get_route_path
 from starlette.types import Message, Receive, Scope, Send
 
 from privacy.deps import Transaction
-from privacy.subjects.router import FIELDS_MAX, PURPOSE_MAX, read_one, write_one
+from privacy.subjects.router import FIELDS_MAX, PURPOSE_MAX, read_one, read_purpose, write_one
 from privacy.subjects.schemas import RecordCreate
 
 # Set on the scope when a request is handed to the declared route, so this one steps aside.
@@ -150,7 +150,7 @@ def _serve_read(scope: Scope, body: bytes) -> Awaitable[Response] | None:
         params["collection"],
         record_id,
         _transaction(scope, creds),
-        purpose or x_purpose,
+        read_purpose(purpose, x_purpose),
         fields,
     )
 

@@ -34,12 +34,16 @@ FieldsQuery = Annotated[
 ]
 
 
+def read_purpose(purpose: str | None, x_purpose: str | None) -> str | None:
+    """The purpose of a read, from `?purpose=` or, failing that, the X-Purpose header."""
+    return purpose or x_purpose
+
+
 async def _read_purpose(
     purpose: PurposeQuery = None, x_purpose: PurposeHeader = None
 ) -> str | None:
-    """The purpose of a read, from `?purpose=` or, failing that, the X-Purpose header.
-    (async: it does no I/O, and a sync dependency costs a trip through the threadpool.)"""
-    return purpose or x_purpose
+    # (async: it does no I/O, and a sync dependency costs a trip through the threadpool.)
+    return read_purpose(purpose, x_purpose)
 
 
 ReadPurpose = Annotated[str | None, Depends(_read_purpose)]
